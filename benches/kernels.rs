@@ -1,0 +1,2 @@
+//! Criterion benches of the WGSL kernels beside their CPU references.
+fn main() {}

@@ -1,0 +1,3 @@
+//! Subcommand implementations; each file holds one command.
+
+pub mod info;

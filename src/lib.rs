@@ -1,0 +1,17 @@
+//! DeepLesion (Yan et al. 2017) on a from-scratch WGSL compute engine.
+//!
+//! Layers, bottom to top (dependencies point down): `gpu` (device, buffers, pipelines) and
+//! `tensor`; `ops` (kernels with CPU references); `autograd` and `nn`; `data` (DeepLesion
+//! format, mining, synthetic generator); `detection` (RoI ops, NMS, anchors); `cluster`;
+//! `detector`; `eval`.
+
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use gpu::{Gpu, GpuOptions};
+pub use tensor::{DType, Tensor};
+#[doc(hidden)]
+pub mod testing;
