@@ -5,6 +5,7 @@
 //! format, mining, synthetic generator); `detection` (RoI ops, NMS, anchors); `cluster`;
 //! `detector`; `eval`.
 
+pub mod bench;
 pub mod error;
 pub mod gpu;
 pub mod ops;

@@ -22,12 +22,15 @@ struct Cli {
 enum Command {
     /// List the GPU adapters, the one chosen, its limits and features.
     Info,
+    /// Time the kernels (matmul, conv2d passes, max-pool) on the chosen adapter beside CPU references.
+    Bench(cli::bench::Args),
 }
 
 fn main() {
     let args = Cli::parse();
     let result = match args.command {
         Command::Info => cli::info::run(args.adapter.as_deref()),
+        Command::Bench(b) => cli::bench::run(args.adapter.as_deref(), &b),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

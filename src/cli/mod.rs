@@ -1,3 +1,4 @@
 //! Subcommand implementations; each file holds one command.
 
+pub mod bench;
 pub mod info;

@@ -1,0 +1,102 @@
+//! `deeplesion bench`: times the engine's kernels on the chosen adapter beside the CPU references, as a table or CSV.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use deeplesion::bench::{self, Row};
+use deeplesion::gpu::Variant;
+use deeplesion::{Gpu, GpuOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Also write the table as CSV to this file.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// One case per kernel at the smaller size, fewer repetitions, no CPU reference.
+    #[arg(long)]
+    pub quick: bool,
+    /// Kernel variant: `auto` (the adapter's), `rb` (register-blocked), `tiled` (workgroup tiles) or `both`.
+    #[arg(long, default_value = "auto")]
+    pub variant: String,
+    /// Timed repetitions per case (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Skip the CPU reference timings (they take seconds per case).
+    #[arg(long)]
+    pub no_cpu: bool,
+}
+
+pub fn run(adapter: Option<&str>, args: &Args) -> anyhow::Result<()> {
+    let gpu = Gpu::new(GpuOptions { adapter: adapter.map(str::to_string), poison: false })?;
+    let variants: Vec<Option<Variant>> = match args.variant.as_str() {
+        "auto" => vec![None],
+        "rb" => vec![Some(Variant::RegisterBlocked)],
+        "tiled" => vec![Some(Variant::WorkgroupTiled)],
+        "both" => vec![Some(Variant::RegisterBlocked), Some(Variant::WorkgroupTiled)],
+        other => anyhow::bail!("unknown --variant '{other}': use auto, rb, tiled or both"),
+    };
+    let reps = if args.quick { args.reps.min(3) } else { args.reps };
+    let with_cpu = !args.quick && !args.no_cpu;
+    println!("Adapter: {} ({:?}, {:?})", gpu.info.name, gpu.info.backend, gpu.info.device_type);
+    println!("{:<24} {:<16} {:<26} {:>10} {:>12} {:>12}", "kernel", "variant", "shape", "ms", "rate", "CPU ref ms");
+    let mut rows = Vec::new();
+    for v in &variants {
+        gpu.force_variant(*v);
+        for kind in bench::cases(args.quick) {
+            // Maxpool has one variant: measure it once.
+            if matches!(kind, bench::Kind::MaxPool { .. }) && rows.iter().any(|r: &Row| r.kernel == kind.kernel()) {
+                continue;
+            }
+            let row =
+                bench::measure(&gpu, kind, reps, with_cpu).with_context(|| format!("benchmark {}", kind.kernel()))?;
+            print_row(&row);
+            std::io::stdout().flush().ok();
+            rows.push(row);
+        }
+    }
+    gpu.force_variant(None);
+    println!("rate: GFLOP/s (GB/s for maxpool); ms: median of {reps} runs, each submitted and waited for.");
+    if with_cpu {
+        println!("CPU ref: the plain-loop Rust references of ops::*::cpu (f64 accumulation, one thread), one run.");
+    }
+    if let Some(path) = &args.csv {
+        write_csv(path, &gpu, &rows).with_context(|| format!("writing {}", path.display()))?;
+        println!("Wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_row(r: &Row) {
+    let cpu = r.cpu_ms.map_or("-".to_string(), |ms| format!("{ms:.1}"));
+    println!(
+        "{:<24} {:<16} {:<26} {:>10.2} {:>6.1} {:<5} {:>12}",
+        r.kernel,
+        format!("{:?}", r.variant),
+        r.shape,
+        r.gpu_ms,
+        r.rate,
+        r.unit,
+        cpu
+    );
+}
+
+fn write_csv(path: &PathBuf, gpu: &Gpu, rows: &[Row]) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record(["adapter", "kernel", "variant", "shape", "ms", "rate", "unit", "cpu_ref_ms", "cpu_ref_rate"])?;
+    for r in rows {
+        w.write_record([
+            gpu.info.name.clone(),
+            r.kernel.to_string(),
+            format!("{:?}", r.variant),
+            r.shape.clone(),
+            format!("{:.4}", r.gpu_ms),
+            format!("{:.3}", r.rate),
+            r.unit.to_string(),
+            r.cpu_ms.map_or(String::new(), |v| format!("{v:.3}")),
+            r.cpu_rate.map_or(String::new(), |v| format!("{v:.3}")),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

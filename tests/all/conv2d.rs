@@ -1,0 +1,182 @@
+//! Conv2d forward, backward-data, backward-weight and backward-bias against f64 CPU references for
+//! both kernel variants, and finite-difference gradient checks of the backward passes.
+
+use deeplesion::gpu::Variant;
+use deeplesion::ops::conv2d::{self, cpu, Conv2dParams};
+use deeplesion::testing::{assert_close, gpu, grad_rel_err, randn, rng};
+use deeplesion::Gpu;
+
+const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::WorkgroupTiled];
+
+/// A convolution case: input [n, c, h, w], o output channels, k x k kernel, stride, pad.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+}
+
+const fn case(n: usize, c: usize, h: usize, w: usize, o: usize, k: usize, stride: usize, pad: usize) -> Case {
+    Case { n, c, h, w, o, k, stride, pad }
+}
+
+/// Channels 3 and 67, kernels 1/3/5, stride 1/2, padding 0/1/2, batch > 1, widths off the 8-column block.
+const CASES: [Case; 7] = [
+    case(2, 3, 9, 11, 5, 3, 1, 1),
+    case(1, 67, 6, 7, 9, 3, 2, 1),
+    case(2, 4, 10, 9, 67, 5, 2, 2),
+    case(1, 5, 7, 6, 3, 1, 1, 0),
+    case(3, 3, 8, 13, 4, 3, 2, 0),
+    case(1, 2, 5, 5, 3, 5, 1, 2),
+    case(2, 6, 4, 17, 10, 1, 2, 1),
+];
+
+struct Data {
+    xs: [usize; 4],
+    ws: [usize; 4],
+    ys: [usize; 4],
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    dy: Vec<f32>,
+    p: Conv2dParams,
+}
+
+fn data(c: Case, seed: u64) -> Data {
+    let mut r = rng(seed);
+    let p = Conv2dParams { stride: c.stride, pad: c.pad };
+    let (oh, ow) = (p.out_size(c.h, c.k).unwrap(), p.out_size(c.w, c.k).unwrap());
+    let xs = [c.n, c.c, c.h, c.w];
+    let ws = [c.o, c.c, c.k, c.k];
+    let ys = [c.n, c.o, oh, ow];
+    Data {
+        x: randn(&mut r, xs.iter().product()),
+        w: randn(&mut r, ws.iter().product()),
+        b: randn(&mut r, c.o),
+        dy: randn(&mut r, ys.iter().product()),
+        xs,
+        ws,
+        ys,
+        p,
+    }
+}
+
+fn check_case(g: &Gpu, c: Case, seed: u64) {
+    let d = data(c, seed);
+    let f = cpu::to_f64;
+    let want_y = cpu::to_f32(&cpu::forward(&f(&d.x), d.xs, &f(&d.w), d.ws, Some(&f(&d.b)), d.p));
+    let want_relu: Vec<f32> = want_y.iter().map(|v| v.max(0.0)).collect();
+    let want_dx = cpu::to_f32(&cpu::backward_data(&f(&d.dy), &f(&d.w), d.ws, d.xs, d.p));
+    let want_dw = cpu::to_f32(&cpu::backward_weight(&f(&d.x), d.xs, &f(&d.dy), d.ws, d.p));
+    let want_db = cpu::to_f32(&cpu::backward_bias(&f(&d.dy), d.ys));
+    let x = g.upload(&d.xs, &d.x).unwrap();
+    let w = g.upload(&d.ws, &d.w).unwrap();
+    let b = g.upload(&[c.o], &d.b).unwrap();
+    let dy = g.upload(&d.ys, &d.dy).unwrap();
+    for v in VARIANTS {
+        g.force_variant(Some(v));
+        let name = |pass: &str| format!("{pass} {v:?} {c:?}");
+        let y = conv2d::conv2d_forward(g, &x, &w, Some(&b), d.p).unwrap();
+        assert_eq!(y.shape(), &d.ys);
+        assert_close(&name("forward"), &y.to_vec(g).unwrap(), &want_y, 1e-5);
+        let yr = conv2d::conv2d_forward_act(g, &x, &w, Some(&b), d.p, true).unwrap();
+        assert_close(&name("forward+relu"), &yr.to_vec(g).unwrap(), &want_relu, 1e-5);
+        let dx = conv2d::conv2d_backward_data(g, &dy, &w, &d.xs, d.p).unwrap();
+        assert_close(&name("backward-data"), &dx.to_vec(g).unwrap(), &want_dx, 1e-5);
+        let dw = conv2d::conv2d_backward_weight(g, &x, &dy, &d.ws, d.p).unwrap();
+        assert_close(&name("backward-weight"), &dw.to_vec(g).unwrap(), &want_dw, 1e-5);
+    }
+    let db = conv2d::conv2d_backward_bias(g, &dy).unwrap();
+    assert_close(&format!("backward-bias {c:?}"), &db.to_vec(g).unwrap(), &want_db, 1e-5);
+}
+
+#[test]
+fn conv2d_passes_match_cpu_for_both_variants() {
+    let g = gpu();
+    for (i, &c) in CASES.iter().enumerate() {
+        check_case(&g, c, 100 + i as u64);
+    }
+}
+
+#[test]
+fn one_bigger_conv2d_matches_cpu() {
+    let g = gpu();
+    check_case(&g, case(2, 16, 24, 29, 24, 3, 1, 1), 7);
+}
+
+#[test]
+fn forward_without_bias_matches_cpu() {
+    let g = gpu();
+    let c = case(2, 3, 6, 7, 4, 3, 1, 1);
+    let d = data(c, 3);
+    let want = cpu::to_f32(&cpu::forward(&cpu::to_f64(&d.x), d.xs, &cpu::to_f64(&d.w), d.ws, None, d.p));
+    let x = g.upload(&d.xs, &d.x).unwrap();
+    let w = g.upload(&d.ws, &d.w).unwrap();
+    for v in VARIANTS {
+        g.force_variant(Some(v));
+        let y = conv2d::conv2d_forward(&g, &x, &w, None, d.p).unwrap();
+        assert_close(&format!("no bias {v:?}"), &y.to_vec(&g).unwrap(), &want, 1e-5);
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors_naming_the_op() {
+    let g = gpu();
+    let x = g.upload(&[1, 3, 4, 4], &[0.0; 48]).unwrap();
+    let w = g.upload(&[2, 4, 3, 3], &[0.0; 72]).unwrap();
+    let e = conv2d::conv2d_forward(&g, &x, &w, None, Conv2dParams::default()).unwrap_err().to_string();
+    assert!(e.contains("conv2d_forward") && e.contains("channels"), "{e}");
+    let w = g.upload(&[2, 3, 5, 5], &[0.0; 150]).unwrap();
+    let e = conv2d::conv2d_forward(&g, &x, &w, None, Conv2dParams::default()).unwrap_err().to_string();
+    assert!(e.contains("does not fit"), "{e}");
+}
+
+/// Finite differences of L = sum(y * r) in f64 on the CPU against the GPU backward passes
+/// (dL/dx = backward_data(r), dL/dw = backward_weight(x, r), dL/db = backward_bias(r)).
+#[test]
+fn conv2d_gradients_match_finite_differences() {
+    let g = gpu();
+    for (i, c) in [case(2, 3, 5, 6, 4, 3, 2, 1), case(1, 2, 6, 5, 3, 5, 1, 2)].into_iter().enumerate() {
+        let d = data(c, 50 + i as u64);
+        let (x, w, b, r) = (cpu::to_f64(&d.x), cpu::to_f64(&d.w), cpu::to_f64(&d.b), cpu::to_f64(&d.dy));
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+            cpu::forward(x, d.xs, w, d.ws, Some(b), d.p).iter().zip(&r).map(|(y, r)| y * r).sum()
+        };
+        let eps = 1e-6;
+        let numeric = |which: usize, len: usize| -> Vec<f64> {
+            (0..len)
+                .map(|j| {
+                    let (mut xp, mut wp, mut bp) = (x.clone(), w.clone(), b.clone());
+                    let (mut xm, mut wm, mut bm) = (x.clone(), w.clone(), b.clone());
+                    let (vp, vm) = match which {
+                        0 => (&mut xp[j], &mut xm[j]),
+                        1 => (&mut wp[j], &mut wm[j]),
+                        _ => (&mut bp[j], &mut bm[j]),
+                    };
+                    *vp += eps;
+                    *vm -= eps;
+                    (loss(&xp, &wp, &bp) - loss(&xm, &wm, &bm)) / (2.0 * eps)
+                })
+                .collect()
+        };
+        let xt = g.upload(&d.xs, &d.x).unwrap();
+        let wt = g.upload(&d.ws, &d.w).unwrap();
+        let rt = g.upload(&d.ys, &d.dy).unwrap();
+        for v in VARIANTS {
+            g.force_variant(Some(v));
+            let as64 = |t: deeplesion::Tensor| cpu::to_f64(&t.to_vec(&g).unwrap());
+            let dx = as64(conv2d::conv2d_backward_data(&g, &rt, &wt, &d.xs, d.p).unwrap());
+            let dw = as64(conv2d::conv2d_backward_weight(&g, &xt, &rt, &d.ws, d.p).unwrap());
+            let db = as64(conv2d::conv2d_backward_bias(&g, &rt).unwrap());
+            for (name, got, which) in [("dx", dx, 0), ("dw", dw, 1), ("db", db, 2)] {
+                let err = grad_rel_err(&got, &numeric(which, got.len()));
+                assert!(err < 1e-4, "{name} {v:?} {c:?}: gradient relative error {err:e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Matmul against its CPU reference: both kernel variants, all four transpose cases, awkward shapes, batches.
+
+use deeplesion::gpu::Variant;
+use deeplesion::ops::matmul::{cpu, matmul, matmul_batched};
+use deeplesion::testing::{assert_close, gpu, randn, rng};
+
+const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::WorkgroupTiled];
+
+/// (M, K, N): sizes that are not multiples of the 8x8 register block or the 64x64 tile.
+const SHAPES: [(usize, usize, usize); 6] =
+    [(1, 1, 1), (7, 67, 129), (67, 7, 1), (1, 1000, 7), (129, 5, 65), (66, 130, 3)];
+
+fn stored(rows: usize, cols: usize, trans: bool) -> [usize; 2] {
+    if trans {
+        [cols, rows]
+    } else {
+        [rows, cols]
+    }
+}
+
+#[test]
+fn matmul_matches_cpu_for_both_variants_and_all_transposes() {
+    let g = gpu();
+    let mut r = rng(10);
+    for &(m, k, n) in &SHAPES {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = randn(&mut r, m * k);
+            let b = randn(&mut r, k * n);
+            let want = cpu::matmul(&a, &b, m, k, n, ta, tb);
+            let at = g.upload(&stored(m, k, ta), &a).unwrap();
+            let bt = g.upload(&stored(k, n, tb), &b).unwrap();
+            for v in VARIANTS {
+                g.force_variant(Some(v));
+                let c = matmul(&g, &at, &bt, ta, tb).unwrap();
+                assert_eq!(c.shape(), &[m, n]);
+                let case = format!("{v:?} m={m} k={k} n={n} ta={ta} tb={tb}");
+                assert_close(&case, &c.to_vec(&g).unwrap(), &want, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn one_bigger_matmul_matches_cpu() {
+    let g = gpu();
+    let mut r = rng(11);
+    let (m, k, n) = (200, 333, 257);
+    let a = randn(&mut r, m * k);
+    let b = randn(&mut r, k * n);
+    let want = cpu::matmul(&a, &b, m, k, n, false, false);
+    let at = g.upload(&[m, k], &a).unwrap();
+    let bt = g.upload(&[k, n], &b).unwrap();
+    for v in VARIANTS {
+        g.force_variant(Some(v));
+        assert_close(&format!("{v:?}"), &matmul(&g, &at, &bt, false, false).unwrap().to_vec(&g).unwrap(), &want, 1e-5);
+    }
+}
+
+#[test]
+fn batched_matmul_matches_per_item_cpu() {
+    let g = gpu();
+    let mut r = rng(12);
+    let (batch, m, k, n) = (3, 9, 13, 67);
+    let a = randn(&mut r, batch * m * k);
+    let b = randn(&mut r, batch * n * k);
+    let mut want = Vec::new();
+    for i in 0..batch {
+        want.extend(cpu::matmul(&a[i * m * k..(i + 1) * m * k], &b[i * n * k..(i + 1) * n * k], m, k, n, false, true));
+    }
+    let at = g.upload(&[batch, m, k], &a).unwrap();
+    let bt = g.upload(&[batch, n, k], &b).unwrap();
+    for v in VARIANTS {
+        g.force_variant(Some(v));
+        let c = matmul_batched(&g, &at, &bt, false, true).unwrap();
+        assert_eq!(c.shape(), &[batch, m, n]);
+        assert_close(&format!("{v:?}"), &c.to_vec(&g).unwrap(), &want, 1e-5);
+    }
+}
+
+#[test]
+fn zero_inner_dimension_gives_zeros_and_mismatch_is_an_error() {
+    let g = gpu();
+    let a = g.upload(&[3, 0], &[]).unwrap();
+    let b = g.upload(&[0, 2], &[]).unwrap();
+    assert_eq!(matmul(&g, &a, &b, false, false).unwrap().to_vec(&g).unwrap(), vec![0.0; 6]);
+    let a = g.upload(&[2, 3], &[0.0; 6]).unwrap();
+    let e = matmul(&g, &a, &a, false, false).unwrap_err().to_string();
+    assert!(e.contains("'matmul'") && e.contains("inner"), "{e}");
+}
