@@ -5,9 +5,11 @@
 //! format, mining, synthetic generator); `detection` (RoI ops, NMS, anchors); `cluster`;
 //! `detector`; `eval`.
 
+pub mod autograd;
 pub mod bench;
 pub mod error;
 pub mod gpu;
+pub mod nn;
 pub mod ops;
 pub mod tensor;
 

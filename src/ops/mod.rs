@@ -1,6 +1,12 @@
 //! GPU ops: one module per op family, each with its params struct, launcher and CPU reference.
 
+pub mod broadcast;
 pub mod conv2d;
 pub mod elementwise;
+pub mod init;
 pub mod matmul;
 pub mod maxpool;
+pub mod reduce;
+pub mod sgd;
+pub mod smooth_l1;
+pub mod softmax_ce;

@@ -1,9 +1,15 @@
 //! The integration tests, one binary (one link): a module per area.
 
+mod autograd;
 mod cli_info;
 mod conv2d;
 mod elementwise;
 mod engine;
+mod init;
+mod losses;
 mod matmul;
 mod maxpool;
+mod nn;
+mod reduce;
+mod sgd;
 mod shaders;
