@@ -71,6 +71,7 @@ pub struct Tape<'g> {
     next_id: Cell<usize>,
     nodes: RefCell<Vec<Node>>,
     params: RefCell<HashMap<ParamId, Var>>,
+    grad_enabled: bool,
 }
 
 /// Gradients of the leaves after [`Tape::backward`].
@@ -102,7 +103,19 @@ impl Grads {
 impl<'g> Tape<'g> {
     /// An empty tape on `gpu`.
     pub fn new(gpu: &'g Gpu) -> Tape<'g> {
-        Tape { gpu, next_id: Cell::new(0), nodes: RefCell::new(Vec::new()), params: RefCell::new(HashMap::new()) }
+        Tape {
+            gpu,
+            next_id: Cell::new(0),
+            nodes: RefCell::new(Vec::new()),
+            params: RefCell::new(HashMap::new()),
+            grad_enabled: true,
+        }
+    }
+
+    /// A tape that records nothing (inference): every variable is untracked, no backward closure
+    /// is kept, so intermediate tensors are freed as soon as the forward drops them.
+    pub fn no_grad(gpu: &'g Gpu) -> Tape<'g> {
+        Tape { grad_enabled: false, ..Tape::new(gpu) }
     }
 
     /// The context the tape records on.
@@ -123,7 +136,7 @@ impl<'g> Tape<'g> {
 
     /// A leaf that receives a gradient when `requires_grad`.
     pub fn leaf(&self, t: &Tensor, requires_grad: bool) -> Var {
-        Var { id: self.fresh(), value: t.clone(), tracked: requires_grad }
+        Var { id: self.fresh(), value: t.clone(), tracked: requires_grad && self.grad_enabled }
     }
 
     /// The variable of parameter `id` (the same one each time it is asked for on this tape, so a
@@ -147,7 +160,7 @@ impl<'g> Tape<'g> {
     /// ```
     /// Nothing is recorded when no input is tracked.
     pub fn custom_op(&self, name: &'static str, inputs: &[&Var], output: Tensor, backward: BackwardFn) -> Var {
-        let tracked = inputs.iter().any(|v| v.tracked);
+        let tracked = self.grad_enabled && inputs.iter().any(|v| v.tracked);
         let id = self.fresh();
         if tracked {
             self.nodes.borrow_mut().push(Node {

@@ -2,7 +2,7 @@
 
 use super::{Tape, Var};
 use crate::error::{Error, Result};
-use crate::ops::{broadcast, elementwise as ew, reduce, smooth_l1, softmax_ce};
+use crate::ops::{broadcast, elementwise as ew, permute, reduce, smooth_l1, softmax_ce};
 use crate::tensor::Tensor;
 
 fn same_shape(op: &str, a: &Var, b: &Var) -> Result<()> {
@@ -60,6 +60,19 @@ impl Tape<'_> {
         let y = x.value().reshape(shape)?;
         let orig = x.shape().to_vec();
         Ok(self.custom_op("reshape", &[x], y, Box::new(move |_, dy, _| Ok(vec![Some(dy.reshape(&orig)?)]))))
+    }
+
+    /// Axis permutation (rank <= 4): output axis k is input axis `perm[k]`; e.g. `[0, 2, 3, 1]`
+    /// turns NCHW into NHWC.
+    pub fn permute(&self, x: &Var, perm: &[usize]) -> Result<Var> {
+        let y = permute::permute(self.gpu, x.value(), perm)?;
+        let inv = permute::inverse(perm);
+        Ok(self.custom_op(
+            "permute",
+            &[x],
+            y,
+            Box::new(move |gpu, dy, _| Ok(vec![Some(permute::permute(gpu, dy, &inv)?)])),
+        ))
     }
 
     /// `[N, ...]` to `[N, rest]`.

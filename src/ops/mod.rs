@@ -6,6 +6,7 @@ pub mod elementwise;
 pub mod init;
 pub mod matmul;
 pub mod maxpool;
+pub mod permute;
 pub mod reduce;
 pub mod sgd;
 pub mod smooth_l1;

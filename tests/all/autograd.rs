@@ -197,3 +197,38 @@ fn frozen_parameters_get_no_gradient_and_untracked_graphs_record_nothing() {
     assert!(grads.param(ParamId(0)).is_none());
     assert_eq!(grads.param(ParamId(1)).unwrap().to_vec(&g).unwrap(), vec![4.0, 10.0, 18.0]);
 }
+
+#[test]
+fn permute_has_the_inverse_permutation_as_gradient() {
+    let g = gpu();
+    let mut r = rng(43);
+    let shape = [2usize, 3, 4, 5];
+    let x = randn(&mut r, 120);
+    let w = randn(&mut r, 120);
+    let wt = g.upload(&[2, 4, 5, 3], &w).unwrap();
+    check(
+        &g,
+        "permute NCHW->NHWC",
+        &[(&shape, x)],
+        |t, v| t.sum_all(&t.mul(&t.permute(&v[0], &[0, 2, 3, 1])?, &t.input(&wt))?),
+        |x| {
+            // The permutation only moves values: permute the indices (exact in f32) and gather in f64.
+            let idx: Vec<f32> = (0..120).map(|i| i as f32).collect();
+            let perm_idx = deeplesion::ops::permute::cpu::permute(&idx, &shape, &[0, 2, 3, 1]);
+            perm_idx.iter().zip(&w).map(|(&i, &wv)| x[0][i as usize] * wv as f64).sum()
+        },
+        1e-5,
+    );
+}
+
+#[test]
+fn a_no_grad_tape_records_nothing() {
+    let g = gpu();
+    let tape = Tape::no_grad(&g);
+    let w = g.upload(&[3], &[1.0, 2.0, 3.0]).unwrap();
+    let p = tape.param(ParamId(0), &w, false);
+    let y = tape.relu(&tape.mul(&p, &p).unwrap()).unwrap();
+    assert!(!p.tracked() && !y.tracked() && tape.is_empty());
+    assert_eq!(y.value().to_vec(&g).unwrap(), vec![1.0, 4.0, 9.0]);
+    assert!(tape.backward(&tape.sum_all(&y).unwrap()).unwrap().is_empty());
+}

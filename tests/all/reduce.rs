@@ -88,3 +88,30 @@ fn expand_scalar_fills_from_the_gpu_value() {
     assert_eq!(v.len(), 771);
     assert!(v.iter().all(|&x| x == -5.0));
 }
+
+#[test]
+fn permute_matches_cpu() {
+    use deeplesion::ops::permute;
+    let g = gpu();
+    let mut r = rng(13);
+    for (shape, perm) in [
+        (&[2usize, 3, 5, 7][..], &[0usize, 2, 3, 1][..]),
+        (&[2, 3, 5, 7][..], &[3, 1, 0, 2][..]),
+        (&[67, 3][..], &[1, 0][..]),
+        (&[4, 5, 6][..], &[2, 0, 1][..]),
+        (&[9][..], &[0][..]),
+    ] {
+        let n: usize = shape.iter().product();
+        let x = randn(&mut r, n);
+        let t = g.upload(shape, &x).unwrap();
+        let y = permute::permute(&g, &t, perm).unwrap();
+        let want_shape: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
+        assert_eq!(y.shape(), &want_shape[..]);
+        assert_eq!(y.to_vec(&g).unwrap(), permute::cpu::permute(&x, shape, perm), "{shape:?} {perm:?}");
+        let back = permute::permute(&g, &y, &permute::inverse(perm)).unwrap().to_vec(&g).unwrap();
+        assert_eq!(back, x);
+    }
+    let t = g.upload(&[2, 3], &[0.0; 6]).unwrap();
+    assert!(permute::permute(&g, &t, &[0, 0]).is_err());
+    assert!(permute::permute(&g, &t, &[0]).is_err());
+}
