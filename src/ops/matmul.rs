@@ -6,6 +6,7 @@ use crate::shader;
 use crate::tensor::{DType, Tensor};
 
 static SHADER: Shader = shader!("matmul");
+static VEC4: Shader = shader!("matmul_vec4");
 
 /// Rows and columns of C one workgroup covers, in both variants.
 const BLOCK: usize = 64;
@@ -104,12 +105,19 @@ pub fn matmul_batched(gpu: &Gpu, a: &Tensor, b: &Tensor, trans_a: bool, trans_b:
         c_batch: (m * n) as u32,
         _pad: 0,
     };
-    let entry = match gpu.variant() {
-        Variant::RegisterBlocked => "matmul_rb",
-        Variant::WorkgroupTiled => "matmul_tiled",
+    // The vec4 kernel needs every vec4 it loads aligned: K % 4, and M % 4 (A transposed) or N % 4
+    // (B not transposed) along the contiguous axes.
+    let aligned = k % 4 == 0 && (!trans_a || m % 4 == 0) && (trans_b || n % 4 == 0);
+    let (shader, entry) = match (gpu.variant(), aligned, trans_a, trans_b) {
+        (Variant::WorkgroupTiled, ..) => (&SHADER, "matmul_tiled"),
+        (Variant::RegisterBlocked, false, ..) => (&SHADER, "matmul_rb"),
+        (Variant::RegisterBlocked, true, false, false) => (&VEC4, "mm4_nn"),
+        (Variant::RegisterBlocked, true, true, false) => (&VEC4, "mm4_tn"),
+        (Variant::RegisterBlocked, true, false, true) => (&VEC4, "mm4_nt"),
+        (Variant::RegisterBlocked, true, true, true) => (&VEC4, "mm4_tt"),
     };
     let groups = [n.div_ceil(BLOCK) as u32, m.div_ceil(BLOCK) as u32, batch as u32];
-    gpu.dispatch(OP, &SHADER, entry, &params, &[Arg::R(a), Arg::R(b), Arg::W(&c)], groups)?;
+    gpu.dispatch(OP, shader, entry, &params, &[Arg::R(a), Arg::R(b), Arg::W(&c)], groups)?;
     Ok(c)
 }
 

@@ -44,15 +44,21 @@ fn matmul_matches_cpu_for_both_variants_and_all_transposes() {
 fn one_bigger_matmul_matches_cpu() {
     let g = gpu();
     let mut r = rng(11);
-    let (m, k, n) = (200, 333, 257);
-    let a = randn(&mut r, m * k);
-    let b = randn(&mut r, k * n);
+    let (m, k, n) = (200, 332, 260); // multiples of 4: the vec4 kernel
+    one_bigger(&g, m, k, n, &mut r);
+    one_bigger(&g, 201, 333, 257, &mut r); // odd: the scalar kernel
+}
+
+fn one_bigger(g: &deeplesion::Gpu, m: usize, k: usize, n: usize, r: &mut rand_chacha::ChaCha8Rng) {
+    let a = randn(r, m * k);
+    let b = randn(r, k * n);
     let want = cpu::matmul(&a, &b, m, k, n, false, false);
     let at = g.upload(&[m, k], &a).unwrap();
     let bt = g.upload(&[k, n], &b).unwrap();
     for v in VARIANTS {
         g.force_variant(Some(v));
-        assert_close(&format!("{v:?}"), &matmul(&g, &at, &bt, false, false).unwrap().to_vec(&g).unwrap(), &want, 1e-5);
+        let got = matmul(g, &at, &bt, false, false).unwrap().to_vec(g).unwrap();
+        assert_close(&format!("{v:?} {m}x{k}x{n}"), &got, &want, 1e-5);
     }
 }
 
@@ -60,9 +66,14 @@ fn one_bigger_matmul_matches_cpu() {
 fn batched_matmul_matches_per_item_cpu() {
     let g = gpu();
     let mut r = rng(12);
-    let (batch, m, k, n) = (3, 9, 13, 67);
-    let a = randn(&mut r, batch * m * k);
-    let b = randn(&mut r, batch * n * k);
+    for (batch, m, k, n) in [(3, 9, 13, 67), (2, 8, 12, 20)] {
+        batched_case(&g, batch, m, k, n, &mut r);
+    }
+}
+
+fn batched_case(g: &deeplesion::Gpu, batch: usize, m: usize, k: usize, n: usize, r: &mut rand_chacha::ChaCha8Rng) {
+    let a = randn(r, batch * m * k);
+    let b = randn(r, batch * n * k);
     let mut want = Vec::new();
     for i in 0..batch {
         want.extend(cpu::matmul(&a[i * m * k..(i + 1) * m * k], &b[i * n * k..(i + 1) * n * k], m, k, n, false, true));
@@ -71,9 +82,9 @@ fn batched_matmul_matches_per_item_cpu() {
     let bt = g.upload(&[batch, n, k], &b).unwrap();
     for v in VARIANTS {
         g.force_variant(Some(v));
-        let c = matmul_batched(&g, &at, &bt, false, true).unwrap();
+        let c = matmul_batched(g, &at, &bt, false, true).unwrap();
         assert_eq!(c.shape(), &[batch, m, n]);
-        assert_close(&format!("{v:?}"), &c.to_vec(&g).unwrap(), &want, 1e-5);
+        assert_close(&format!("{v:?} batch {batch}"), &c.to_vec(g).unwrap(), &want, 1e-5);
     }
 }
 
