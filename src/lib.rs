@@ -7,6 +7,7 @@
 
 pub mod autograd;
 pub mod bench;
+pub mod cluster;
 pub mod error;
 pub mod gpu;
 pub mod nn;

@@ -6,6 +6,7 @@ mod conv2d;
 mod elementwise;
 mod engine;
 mod init;
+mod kmeans;
 mod losses;
 mod matmul;
 mod maxpool;
