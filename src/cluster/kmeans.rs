@@ -228,7 +228,7 @@ pub mod cpu {
     }
 
     /// k-means on the CPU, same seeding and restarts as the GPU `fit`.
-    pub fn fit<'a>(data: &'a [f32], n: usize, d: usize, cfg: &KMeansConfig) -> Result<KMeansResult> {
+    pub fn fit(data: &[f32], n: usize, d: usize, cfg: &KMeansConfig) -> Result<KMeansResult> {
         super::super::lloyd::restarts(data, n, d, cfg, &mut |init| {
             Ok(Box::new(CpuLloyd { data, d, centroids: init.to_vec() }))
         })

@@ -242,6 +242,9 @@ pub fn lloyd(step: &mut dyn LloydStep, n: usize, k: usize, cfg: &KMeansConfig) -
     unreachable!("the last iteration always stops")
 }
 
+/// Builds an engine from initial centroids (k x d).
+pub type StepFactory<'a> = dyn FnMut(&[f32]) -> Result<Box<dyn LloydStep + 'a>> + 'a;
+
 /// Restarts from k-means++ seeds `cfg.seed + r`, keeping the lowest inertia. `make_step` builds an
 /// engine from initial centroids (k x d).
 pub fn restarts<'a>(
@@ -249,7 +252,7 @@ pub fn restarts<'a>(
     n: usize,
     d: usize,
     cfg: &KMeansConfig,
-    make_step: &mut dyn FnMut(&[f32]) -> Result<Box<dyn LloydStep + 'a>>,
+    make_step: &mut StepFactory<'a>,
 ) -> Result<KMeansResult> {
     validate(data, n, d, cfg.k)?;
     let mut best: Option<KMeansResult> = None;
