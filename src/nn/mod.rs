@@ -13,12 +13,14 @@
 //! let l = loss.to_vec(gpu)?[0];      // the step's only readback
 //! ```
 
+mod checkpoint;
 mod layers;
 mod optim;
 mod params;
 pub mod smoke;
 
 pub use crate::autograd::{ParamId, Tape, Var};
+pub use checkpoint::LoadReport;
 pub use layers::{Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential};
 pub use optim::Sgd;
 pub use params::{Param, ParamStore};

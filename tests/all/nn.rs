@@ -4,10 +4,12 @@
 
 use crate::losses::numeric_grad;
 use deeplesion::autograd::Tape;
+use deeplesion::gpu::Variant;
 use deeplesion::nn::smoke::{self, TinyCnn};
 use deeplesion::nn::{Conv2d, Flatten, Linear, MaxPool2d, Module, ParamStore, ReLU, Sequential};
 use deeplesion::ops::init::Init;
 use deeplesion::testing::{gpu, grad_rel_err, randn, rng};
+use deeplesion::Gpu;
 use rand::SeedableRng;
 
 /// f64 forward references of the layers (NCHW, weights `[out, in, kh, kw]`, linear `[out, in]`).
@@ -95,25 +97,34 @@ pub mod f64ref {
 #[test]
 fn composed_network_gradients_match_finite_differences() {
     let g = gpu();
+    // Both kernel variants, whatever the adapter.
+    for v in [Variant::RegisterBlocked, Variant::WorkgroupTiled] {
+        g.force_variant(Some(v));
+        composed_case(&g);
+    }
+    g.force_variant(None);
+}
+
+fn composed_case(g: &Gpu) {
     // conv(3->4, 3x3, stride 1, pad 1) relu maxpool(2,2) flatten linear(4*3*3 -> 3) cross-entropy,
     // batch 2 of 3x7x6 images (odd sizes: the pool drops the last row).
     let (n, c, h, w, o, classes) = (2usize, 3usize, 7usize, 6usize, 4usize, 3usize);
     let mut store = ParamStore::new(5);
     let model = Sequential::new()
-        .add(Conv2d::new(&g, &mut store, "conv", c, o, 3, 1, 1).unwrap())
+        .add(Conv2d::new(g, &mut store, "conv", c, o, 3, 1, 1).unwrap())
         .add(ReLU)
         .add(MaxPool2d::new(2, 2))
         .add(Flatten)
-        .add(Linear::with_init(&g, &mut store, "fc", o * 3 * 3, classes, Init::Normal { std: 0.3 }).unwrap());
+        .add(Linear::with_init(g, &mut store, "fc", o * 3 * 3, classes, Init::Normal { std: 0.3 }).unwrap());
     let mut r = rng(50);
     // Non-zero biases so they are exercised.
-    store.load(&g, "conv.bias", None, &randn(&mut r, o)).unwrap();
-    store.load(&g, "fc.bias", None, &randn(&mut r, classes)).unwrap();
+    store.load(g, "conv.bias", None, &randn(&mut r, o)).unwrap();
+    store.load(g, "fc.bias", None, &randn(&mut r, classes)).unwrap();
     let x = randn(&mut r, n * c * h * w);
     let labels = [2u32, 0];
     let lt = g.upload_u32(&[n], &labels).unwrap();
 
-    let tape = Tape::new(&g);
+    let tape = Tape::new(g);
     let xv = tape.leaf(&g.upload(&[n, c, h, w], &x).unwrap(), true);
     let logits = model.forward(&tape, &store, &xv).unwrap();
     assert_eq!(logits.shape(), &[n, classes]);
@@ -121,7 +132,7 @@ fn composed_network_gradients_match_finite_differences() {
     let grads = tape.backward(&loss).unwrap();
 
     let host = |name: &str| -> Vec<f64> {
-        store.get(store.id(name).unwrap()).value.to_vec(&g).unwrap().iter().map(|&v| v as f64).collect()
+        store.get(store.id(name).unwrap()).value.to_vec(g).unwrap().iter().map(|&v| v as f64).collect()
     };
     // Inputs in order: x, conv.weight, conv.bias, fc.weight, fc.bias.
     let vals: Vec<Vec<f64>> = vec![
@@ -138,14 +149,14 @@ fn composed_network_gradients_match_finite_differences() {
         let z = f64ref::linear(&p, n, &v[3], classes, Some(&v[4]));
         deeplesion::ops::softmax_ce::cpu::forward(&z, classes, &lab64, None, None)
     };
-    let got_loss = loss.value().to_vec(&g).unwrap()[0] as f64;
+    let got_loss = loss.value().to_vec(g).unwrap()[0] as f64;
     assert!((got_loss - forward(&vals)).abs() < 1e-4, "forward {got_loss} vs {}", forward(&vals));
     let got: Vec<Vec<f32>> = vec![
-        grads.get(&xv).unwrap().to_vec(&g).unwrap(),
-        grads.param(store.id("conv.weight").unwrap()).unwrap().to_vec(&g).unwrap(),
-        grads.param(store.id("conv.bias").unwrap()).unwrap().to_vec(&g).unwrap(),
-        grads.param(store.id("fc.weight").unwrap()).unwrap().to_vec(&g).unwrap(),
-        grads.param(store.id("fc.bias").unwrap()).unwrap().to_vec(&g).unwrap(),
+        grads.get(&xv).unwrap().to_vec(g).unwrap(),
+        grads.param(store.id("conv.weight").unwrap()).unwrap().to_vec(g).unwrap(),
+        grads.param(store.id("conv.bias").unwrap()).unwrap().to_vec(g).unwrap(),
+        grads.param(store.id("fc.weight").unwrap()).unwrap().to_vec(g).unwrap(),
+        grads.param(store.id("fc.bias").unwrap()).unwrap().to_vec(g).unwrap(),
     ];
     for (k, name) in ["x", "conv.weight", "conv.bias", "fc.weight", "fc.bias"].iter().enumerate() {
         let num = numeric_grad(&vals[k], |vk| {
@@ -298,4 +309,35 @@ fn layer_ops_have_correct_gradients_through_the_tape() {
         },
         1e-3,
     );
+}
+
+#[test]
+fn checkpoints_round_trip_by_name() {
+    let g = gpu();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.safetensors");
+    let a = TinyCnn::new(&g, 1).unwrap();
+    a.store.save(&g, &path).unwrap();
+    let b = TinyCnn::new(&g, 2).unwrap();
+    let report = b.store.load_file(&g, &path, true).unwrap();
+    assert_eq!(report.loaded.len(), a.store.len());
+    assert!(report.missing.is_empty() && report.unexpected.is_empty());
+    for (name, p) in a.store.named() {
+        let q = b.store.get(b.store.id(&name).unwrap());
+        assert_eq!(p.value.to_vec(&g).unwrap(), q.value.to_vec(&g).unwrap(), "{name}");
+    }
+    // A store with only part of the names: strict fails, non-strict loads the common ones.
+    let mut part = ParamStore::new(3);
+    let _ = Conv2d::new(&g, &mut part, "conv1", 1, 8, 3, 1, 1).unwrap();
+    let _ = Linear::new(&g, &mut part, "extra", 2, 2).unwrap();
+    assert!(part.load_file(&g, &path, true).is_err());
+    let r = part.load_file(&g, &path, false).unwrap();
+    assert_eq!(r.loaded, ["conv1.weight", "conv1.bias"]);
+    assert_eq!(r.missing, ["extra.weight", "extra.bias"]);
+    assert_eq!(r.unexpected, ["conv2.bias", "conv2.weight", "fc.bias", "fc.weight"]);
+    // A shape mismatch is an error naming the tensor.
+    let mut wrong = ParamStore::new(4);
+    let _ = Conv2d::new(&g, &mut wrong, "conv1", 1, 4, 3, 1, 1).unwrap();
+    let e = wrong.load_file(&g, &path, false).unwrap_err().to_string();
+    assert!(e.contains("conv1."), "{e}");
 }
