@@ -8,6 +8,7 @@
 pub mod autograd;
 pub mod bench;
 pub mod cluster;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod nn;

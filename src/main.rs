@@ -24,6 +24,14 @@ enum Command {
     Info,
     /// Time the kernels (matmul, conv2d passes, max-pool) on the chosen adapter beside CPU references.
     Bench(cli::bench::Args),
+    /// Mine lesion boxes from RECIST endpoints and compare them with Bounding_boxes.
+    Mine(cli::mine::MineArgs),
+    /// Write a synthetic dataset in the exact DeepLesion format.
+    Synth(cli::synth::SynthArgs),
+    /// Dataset figures: images, lesions, patients per split, types, sizes.
+    Stats(cli::stats::StatsArgs),
+    /// Draw a key slice with its RECIST axes and boxes.
+    View(cli::view::ViewArgs),
 }
 
 fn main() {
@@ -31,6 +39,10 @@ fn main() {
     let result = match args.command {
         Command::Info => cli::info::run(args.adapter.as_deref()),
         Command::Bench(b) => cli::bench::run(args.adapter.as_deref(), &b),
+        Command::Mine(a) => cli::mine::run(a),
+        Command::Synth(a) => cli::synth::run(a),
+        Command::Stats(a) => cli::stats::run(a),
+        Command::View(a) => cli::view::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,3 +2,7 @@
 
 pub mod bench;
 pub mod info;
+pub mod mine;
+pub mod stats;
+pub mod synth;
+pub mod view;

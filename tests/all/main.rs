@@ -3,6 +3,10 @@
 mod autograd;
 mod cli_info;
 mod conv2d;
+mod data_preprocess;
+mod data_reader;
+mod data_synth;
+mod data_tools;
 mod elementwise;
 mod engine;
 mod init;
