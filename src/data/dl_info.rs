@@ -299,7 +299,7 @@ pub fn check_header(header: &csv::ByteRecord, source: &str) -> Result<()> {
     Err(Error::data(format!("{source}:1"), msg))
 }
 
-fn field<'a>(rec: &'a csv::ByteRecord, i: usize) -> std::result::Result<&'a str, RowError> {
+fn field(rec: &csv::ByteRecord, i: usize) -> std::result::Result<&str, RowError> {
     let b = rec.get(i).ok_or_else(|| rerr(SkipKind::WrongColumns, format!("column {} missing", HEADER[i])))?;
     std::str::from_utf8(b)
         .map(str::trim)

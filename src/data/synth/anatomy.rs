@@ -155,7 +155,7 @@ pub struct Tube {
 impl Tube {
     #[inline]
     fn centre(&self, z: f32) -> Option<(f32, f32)> {
-        (z >= self.z0 && z <= self.z1).then(|| (self.x0 + self.vx * (z - self.z0), self.y0 + self.vy * (z - self.z0)))
+        (z >= self.z0 && z <= self.z1).then_some((self.x0 + self.vx * (z - self.z0), self.y0 + self.vy * (z - self.z0)))
     }
 }
 
