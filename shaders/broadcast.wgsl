@@ -29,3 +29,13 @@ fn expand_scalar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if (i >= p.n) { return; }
     out[i] = p.scale * x[0];
 }
+
+// Expands x viewed as [outer, inner] along a new middle axis of length c: out[o, k, i] = scale * x[o, i]
+// (the backward of a sum or mean along that axis). Binding 2 is bound but unused.
+@compute @workgroup_size(256)
+fn expand_axis(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= p.n) { return; }
+    let o = i / (p.c * p.inner);
+    out[i] = p.scale * x[o * p.inner + i % p.inner];
+}

@@ -100,6 +100,28 @@ impl Tape<'_> {
         ))
     }
 
+    /// Sum along `axis` (removed from the shape; see `ops::reduce::sum`).
+    pub fn sum(&self, x: &Var, axis: usize) -> Result<Var> {
+        self.axis_sum(x, axis, false)
+    }
+
+    /// Mean along `axis`.
+    pub fn mean(&self, x: &Var, axis: usize) -> Result<Var> {
+        self.axis_sum(x, axis, true)
+    }
+
+    fn axis_sum(&self, x: &Var, axis: usize, mean: bool) -> Result<Var> {
+        let y = if mean { reduce::mean(self.gpu, x.value(), axis)? } else { reduce::sum(self.gpu, x.value(), axis)? };
+        let shape = x.shape().to_vec();
+        let scale = if mean { 1.0 / shape[axis] as f32 } else { 1.0 };
+        Ok(self.custom_op(
+            if mean { "mean" } else { "sum" },
+            &[x],
+            y,
+            Box::new(move |gpu, dy, _| Ok(vec![Some(broadcast::expand_axis(gpu, dy, &shape, axis, scale)?)])),
+        ))
+    }
+
     /// The sum of all elements, `[1]`.
     pub fn sum_all(&self, x: &Var) -> Result<Var> {
         self.scaled_sum(x, 1.0)

@@ -56,11 +56,42 @@ pub fn expand_scalar(gpu: &Gpu, s: &Tensor, shape: &[usize], scale: f32) -> Resu
     Ok(out)
 }
 
+/// `x` (shaped like `shape` with `axis` removed) repeated `shape[axis]` times along `axis`, times
+/// `scale`: the backward of `reduce::sum` / `reduce::mean` along `axis`.
+pub fn expand_axis(gpu: &Gpu, x: &Tensor, shape: &[usize], axis: usize, scale: f32) -> Result<Tensor> {
+    let op = "expand_axis";
+    if axis >= shape.len() {
+        return Err(Error::shape(op, format!("axis {axis} out of range for {shape:?}")));
+    }
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    if x.numel() != outer * inner || x.dtype() != DType::F32 {
+        return Err(Error::shape(op, format!("{:?} cannot expand to {shape:?} along axis {axis}", x.shape())));
+    }
+    let out = gpu.empty(op, shape, DType::F32)?;
+    let params = BroadcastParams { n: out.numel() as u32, c: shape[axis] as u32, inner: inner.max(1) as u32, scale };
+    gpu.dispatch(
+        op,
+        &SHADER,
+        "expand_axis",
+        &params,
+        &[Arg::R(x), Arg::R(x), Arg::W(&out)],
+        grid_1d(out.numel(), 256),
+    )?;
+    Ok(out)
+}
+
 /// CPU reference.
 pub mod cpu {
     pub fn bias_add(x: &[f32], shape: &[usize], b: &[f32], axis: usize) -> Vec<f32> {
         let inner: usize = shape[axis + 1..].iter().product();
         let c = shape[axis];
         x.iter().enumerate().map(|(i, v)| v + b[(i / inner.max(1)) % c]).collect()
+    }
+
+    pub fn expand_axis(x: &[f32], shape: &[usize], axis: usize, scale: f32) -> Vec<f32> {
+        let inner: usize = shape[axis + 1..].iter().product();
+        let n: usize = shape.iter().product();
+        (0..n).map(|i| scale * x[(i / (shape[axis] * inner)) * inner + i % inner]).collect()
     }
 }

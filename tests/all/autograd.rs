@@ -232,3 +232,38 @@ fn a_no_grad_tape_records_nothing() {
     assert_eq!(y.value().to_vec(&g).unwrap(), vec![1.0, 4.0, 9.0]);
     assert!(tape.backward(&tape.sum_all(&y).unwrap()).unwrap().is_empty());
 }
+
+#[test]
+fn axis_sums_and_means_have_correct_gradients() {
+    let g = gpu();
+    let mut r = rng(44);
+    let (a, b, c) = (3usize, 4usize, 5usize);
+    let x = randn(&mut r, a * b * c);
+    let w = randn(&mut r, a * c);
+    let wt = g.upload(&[a, c], &w).unwrap();
+    let w2 = randn(&mut r, a * b);
+    let wt2 = g.upload(&[a, b], &w2).unwrap();
+    check(
+        &g,
+        "sum axis 1 + mean axis 2",
+        &[(&[a, b, c], x)],
+        |t, v| {
+            let s = t.sum_all(&t.mul(&t.sum(&v[0], 1)?, &t.input(&wt))?)?;
+            let m = t.sum_all(&t.mul(&t.mean(&v[0], 2)?, &t.input(&wt2))?)?;
+            t.add(&s, &m)
+        },
+        |x| {
+            let mut total = 0.0;
+            for i in 0..a {
+                for k in 0..c {
+                    total += w[i * c + k] as f64 * (0..b).map(|j| x[0][(i * b + j) * c + k]).sum::<f64>();
+                }
+                for j in 0..b {
+                    total += w2[i * b + j] as f64 * (0..c).map(|k| x[0][(i * b + j) * c + k]).sum::<f64>() / c as f64;
+                }
+            }
+            total
+        },
+        1e-4,
+    );
+}

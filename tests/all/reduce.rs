@@ -115,3 +115,16 @@ fn permute_matches_cpu() {
     assert!(permute::permute(&g, &t, &[0, 0]).is_err());
     assert!(permute::permute(&g, &t, &[0]).is_err());
 }
+
+#[test]
+fn expand_axis_matches_cpu() {
+    let g = gpu();
+    let mut r = rng(14);
+    for (shape, axis) in [(&[3usize, 67, 5][..], 1usize), (&[257, 3][..], 0), (&[4, 9][..], 1), (&[7][..], 0)] {
+        let reduced: usize = shape.iter().product::<usize>() / shape[axis];
+        let x = randn(&mut r, reduced);
+        let t = g.upload(&[reduced], &x).unwrap();
+        let got = broadcast::expand_axis(&g, &t, shape, axis, 0.5).unwrap().to_vec(&g).unwrap();
+        assert_close(&format!("expand_axis {shape:?}"), &got, &broadcast::cpu::expand_axis(&x, shape, axis, 0.5), 1e-7);
+    }
+}
