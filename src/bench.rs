@@ -217,3 +217,49 @@ pub fn measure(gpu: &Gpu, kind: Kind, reps: usize, with_cpu: bool) -> Result<Row
         cpu_rate: cpu_s.map(|s| work / s / 1e9),
     })
 }
+
+/// A short training loop of the tiny CNN (`nn::smoke::TinyCnn`): speed and engine traffic per step.
+#[derive(Debug, Clone)]
+pub struct TrainRow {
+    pub steps: usize,
+    pub steps_per_s: f64,
+    pub ms_per_step: f64,
+    pub submits_per_step: f64,
+    pub readbacks_per_step: f64,
+    pub dispatches_per_step: f64,
+    pub new_buffers_per_step: f64,
+}
+
+/// Runs 2 warm-up steps, then `steps` timed steps (upload a batch, forward, backward, SGD, read the loss).
+pub fn train_loop(gpu: &Gpu, steps: usize) -> Result<TrainRow> {
+    use crate::nn::smoke::{self, TinyCnn};
+    let mut net = TinyCnn::new(gpu, 1)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut step = |net: &mut TinyCnn| -> Result<f32> {
+        let (img, lab) = smoke::batch(&mut rng);
+        let images = gpu.upload(&[smoke::BATCH, 1, smoke::SIDE, smoke::SIDE], &img)?;
+        let labels = gpu.upload_u32(&[smoke::BATCH], &lab)?;
+        Ok(net.step(gpu, &images, &labels)?.to_vec(gpu)?[0])
+    };
+    for _ in 0..2 {
+        step(&mut net)?;
+    }
+    let steps = steps.max(1);
+    let s0 = gpu.stats();
+    let t = Instant::now();
+    for _ in 0..steps {
+        step(&mut net)?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let s1 = gpu.stats();
+    let per = |a: u64, b: u64| (b - a) as f64 / steps as f64;
+    Ok(TrainRow {
+        steps,
+        steps_per_s: steps as f64 / secs,
+        ms_per_step: secs * 1e3 / steps as f64,
+        submits_per_step: per(s0.submits, s1.submits),
+        readbacks_per_step: per(s0.readbacks, s1.readbacks),
+        dispatches_per_step: per(s0.dispatches, s1.dispatches),
+        new_buffers_per_step: per(s0.buffers_created, s1.buffers_created),
+    })
+}

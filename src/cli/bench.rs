@@ -56,12 +56,25 @@ pub fn run(adapter: Option<&str>, args: &Args) -> anyhow::Result<()> {
         }
     }
     gpu.force_variant(None);
+    let train = bench::train_loop(&gpu, 10).context("training-loop benchmark")?;
+    println!(
+        "train_step tiny_cnn (batch {}, {}x{}): {:.1} steps/s ({:.1} ms/step); per step {} submits, {} readbacks, {} dispatches, {} new buffers",
+        deeplesion::nn::smoke::BATCH,
+        deeplesion::nn::smoke::SIDE,
+        deeplesion::nn::smoke::SIDE,
+        train.steps_per_s,
+        train.ms_per_step,
+        train.submits_per_step,
+        train.readbacks_per_step,
+        train.dispatches_per_step,
+        train.new_buffers_per_step
+    );
     println!("rate: GFLOP/s (GB/s for maxpool); ms: median of {reps} runs, each submitted and waited for.");
     if with_cpu {
         println!("CPU ref: the plain-loop Rust references of ops::*::cpu (f64 accumulation, one thread), one run.");
     }
     if let Some(path) = &args.csv {
-        write_csv(path, &gpu, &rows).with_context(|| format!("writing {}", path.display()))?;
+        write_csv(path, &gpu, &rows, &train).with_context(|| format!("writing {}", path.display()))?;
         println!("Wrote {}", path.display());
     }
     Ok(())
@@ -81,7 +94,7 @@ fn print_row(r: &Row) {
     );
 }
 
-fn write_csv(path: &PathBuf, gpu: &Gpu, rows: &[Row]) -> anyhow::Result<()> {
+fn write_csv(path: &PathBuf, gpu: &Gpu, rows: &[Row], train: &bench::TrainRow) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_path(path)?;
     w.write_record(["adapter", "kernel", "variant", "shape", "ms", "rate", "unit", "cpu_ref_ms", "cpu_ref_rate"])?;
     for r in rows {
@@ -97,6 +110,23 @@ fn write_csv(path: &PathBuf, gpu: &Gpu, rows: &[Row]) -> anyhow::Result<()> {
             r.cpu_rate.map_or(String::new(), |v| format!("{v:.3}")),
         ])?;
     }
+    // The training loop as one more row: rate in steps/s, ms per step.
+    w.write_record([
+        gpu.info.name.clone(),
+        "train_step_tiny_cnn".to_string(),
+        format!("{:?}", gpu.variant()),
+        format!(
+            "batch {} {}x{}",
+            deeplesion::nn::smoke::BATCH,
+            deeplesion::nn::smoke::SIDE,
+            deeplesion::nn::smoke::SIDE
+        ),
+        format!("{:.4}", train.ms_per_step),
+        format!("{:.3}", train.steps_per_s),
+        "steps/s".to_string(),
+        String::new(),
+        String::new(),
+    ])?;
     w.flush()?;
     Ok(())
 }

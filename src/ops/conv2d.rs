@@ -7,6 +7,71 @@ use crate::tensor::{DType, Tensor};
 
 static SHADER: Shader = shader!("conv2d");
 static BIAS: Shader = shader!("conv2d_bias");
+static FAST3: Shader = shader!("conv2d_3x3");
+static PACK: Shader = shader!("conv2d_pack");
+
+/// Mirrors `Params` in shaders/conv2d_pack.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PackParams {
+    pub o: u32,
+    pub c: u32,
+    pub o4: u32,
+    pub flip: u32,
+}
+
+/// Whether the register-blocked 3x3 fast path applies: 3x3, stride 1, pad 1, rows a multiple of 4 wide.
+fn fast3(g: &Geometry, p: Conv2dParams) -> bool {
+    g.kh == 3 && g.kw == 3 && p.stride == 1 && p.pad == 1 && g.w % 4 == 0
+}
+
+/// Runs the 3x3 fast path: `src` [N, cin, H, W] -> `dst` [N, cout, H, W] with w [O, C, 3, 3] packed
+/// as-is (`flip` false: cin = C, cout = O) or transposed and flipped (`flip` true: cin = O, cout = C).
+#[allow(clippy::too_many_arguments)]
+fn run_fast3(
+    gpu: &Gpu,
+    op: &'static str,
+    g: &Geometry,
+    src: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    dst: &Tensor,
+    flip: bool,
+    flags: u32,
+) -> Result<()> {
+    let (cin, cout) = if flip { (g.o, g.c) } else { (g.c, g.o) };
+    let cout4 = cout.div_ceil(4) * 4;
+    let packed = gpu.empty(op, &[cin * 9 * cout4], DType::F32)?;
+    let pp = PackParams { o: g.o as u32, c: g.c as u32, o4: cout4 as u32, flip: u32::from(flip) };
+    gpu.dispatch(
+        op,
+        &PACK,
+        "pack_weights",
+        &pp,
+        &[Arg::R(w), Arg::W(&packed)],
+        crate::gpu::grid_1d(packed.numel(), 256),
+    )?;
+    let params = ConvGpuParams {
+        n: g.n as u32,
+        c: cin as u32,
+        h: g.h as u32,
+        w: g.w as u32,
+        o: cout as u32,
+        kh: 3,
+        kw: 3,
+        oh: g.h as u32,
+        ow: g.w as u32,
+        stride: 1,
+        pad: 1,
+        flags,
+        mode: 0,
+        gm: 0,
+        gn: 0,
+        gk: cout4 as u32,
+    };
+    let groups = grid(op, (g.n * g.h * g.w.div_ceil(8)).div_ceil(32), cout.div_ceil(8))?;
+    gpu.dispatch(op, &FAST3, "fwd3x3", &params, &[Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst)], groups)
+}
 
 /// Square stride and zero padding of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +250,7 @@ pub fn conv2d_forward_act(
     let b = bias.unwrap_or(w);
     let args = [Arg::R(x), Arg::R(w), Arg::R(b), Arg::W(&y)];
     match gpu.variant() {
+        Variant::RegisterBlocked if fast3(&g, p) => run_fast3(gpu, OP, &g, x, w, b, &y, false, flags)?,
         Variant::RegisterBlocked => {
             let groups = grid(OP, (g.n * g.oh * g.ow.div_ceil(8)).div_ceil(32), g.o.div_ceil(8))?;
             gpu.dispatch(OP, &SHADER, "fwd_rb", &params, &args, groups)?;
@@ -223,6 +289,7 @@ pub fn conv2d_backward_data(
     let params = g.params(p, 0, 1, gemm);
     let args = [Arg::R(dy), Arg::R(w), Arg::R(w), Arg::W(&dx)];
     match gpu.variant() {
+        Variant::RegisterBlocked if fast3(&g, p) => run_fast3(gpu, OP, &g, dy, w, w, &dx, true, 0)?,
         Variant::RegisterBlocked => {
             let groups = grid(OP, (g.n * g.h * g.w.div_ceil(8)).div_ceil(32), g.c.div_ceil(8))?;
             gpu.dispatch(OP, &SHADER, "bwd_data_rb", &params, &args, groups)?;

@@ -26,8 +26,9 @@ const fn case([n, c, h, w]: [usize; 4], o: usize, k: usize, stride: usize, pad: 
     Case { n, c, h, w, o, k, stride, pad }
 }
 
-/// Channels 3 and 67, kernels 1/3/5, stride 1/2, padding 0/1/2, batch > 1, widths off the 8-column block.
-const CASES: [Case; 7] = [
+/// Channels 3 and 67, kernels 1/3/5, stride 1/2, padding 0/1/2, batch > 1, widths off the 8-column
+/// block; the last two are 3x3 stride 1 pad 1 with widths a multiple of 4 (the vec4 fast path).
+const CASES: [Case; 9] = [
     case([2, 3, 9, 11], 5, 3, 1, 1),
     case([1, 67, 6, 7], 9, 3, 2, 1),
     case([2, 4, 10, 9], 67, 5, 2, 2),
@@ -35,6 +36,8 @@ const CASES: [Case; 7] = [
     case([3, 3, 8, 13], 4, 3, 2, 0),
     case([1, 2, 5, 5], 3, 5, 1, 2),
     case([2, 6, 4, 17], 10, 1, 2, 1),
+    case([2, 3, 5, 12], 67, 3, 1, 1),
+    case([1, 67, 6, 4], 5, 3, 1, 1),
 ];
 
 struct Data {
@@ -108,6 +111,7 @@ fn conv2d_passes_match_cpu_for_both_variants() {
 fn one_bigger_conv2d_matches_cpu() {
     let g = gpu();
     check_case(&g, case([2, 16, 24, 29], 24, 3, 1, 1), 7);
+    check_case(&g, case([2, 16, 20, 32], 20, 3, 1, 1), 8);
 }
 
 #[test]
@@ -142,7 +146,8 @@ fn bad_shapes_are_errors_naming_the_op() {
 #[test]
 fn conv2d_gradients_match_finite_differences() {
     let g = gpu();
-    for (i, c) in [case([2, 3, 5, 6], 4, 3, 2, 1), case([1, 2, 6, 5], 3, 5, 1, 2)].into_iter().enumerate() {
+    let cases = [case([2, 3, 5, 6], 4, 3, 2, 1), case([1, 2, 6, 5], 3, 5, 1, 2), case([1, 2, 3, 8], 3, 3, 1, 1)];
+    for (i, c) in cases.into_iter().enumerate() {
         let d = data(c, 50 + i as u64);
         let (x, w, b, r) = (cpu::to_f64(&d.x), cpu::to_f64(&d.w), cpu::to_f64(&d.b), cpu::to_f64(&d.dy));
         let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
