@@ -22,7 +22,7 @@ pub struct PackParams {
 
 /// Whether the register-blocked 3x3 fast path applies: 3x3, stride 1, pad 1, rows a multiple of 4 wide.
 fn fast3(g: &Geometry, p: Conv2dParams) -> bool {
-    g.kh == 3 && g.kw == 3 && p.stride == 1 && p.pad == 1 && g.w % 4 == 0
+    g.kh == 3 && g.kw == 3 && p.stride == 1 && p.pad == 1 && g.w.is_multiple_of(4)
 }
 
 /// Runs the 3x3 fast path: `src` [N, cin, H, W] -> `dst` [N, cout, H, W] with w [O, C, 3, 3] packed
