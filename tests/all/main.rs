@@ -3,6 +3,7 @@
 mod autograd;
 mod cli_info;
 mod conv2d;
+mod data_cli;
 mod data_preprocess;
 mod data_reader;
 mod data_synth;
