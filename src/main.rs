@@ -32,6 +32,8 @@ enum Command {
     Stats(cli::stats::StatsArgs),
     /// Draw a key slice with its RECIST axes and boxes.
     View(cli::view::ViewArgs),
+    /// DeepLesion FROC metrics of a detections file (sensitivity at 0.5-16 FPs/image), JSON + chart.
+    Eval(cli::eval::Args),
 }
 
 fn main() {
@@ -43,6 +45,7 @@ fn main() {
         Command::Synth(a) => cli::synth::run(a),
         Command::Stats(a) => cli::stats::run(a),
         Command::View(a) => cli::view::run(a),
+        Command::Eval(a) => cli::eval::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

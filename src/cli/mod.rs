@@ -6,3 +6,4 @@ pub mod mine;
 pub mod stats;
 pub mod synth;
 pub mod view;
+pub mod eval;
