@@ -35,7 +35,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     write_outputs(&out, &metrics, "detector")?;
     if metrics.detections_ignored > 0 {
-        eprintln!("warning: {} detections are on images outside the {} split and were ignored", metrics.detections_ignored, args.split);
+        eprintln!(
+            "warning: {} detections are on images outside the {} split and were ignored",
+            metrics.detections_ignored, args.split
+        );
     }
     print!("{}", summary(&metrics));
     println!("wrote {} and {}", out.join("metrics.json").display(), out.join("froc.png").display());

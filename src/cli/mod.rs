@@ -7,3 +7,4 @@ pub mod stats;
 pub mod synth;
 pub mod view;
 pub mod eval;
+pub mod info;

@@ -64,11 +64,7 @@ pub fn backward(gpu: &Gpu, x: &Tensor, y: &Tensor, w: &Tensor, dy: &Tensor) -> R
 pub mod cpu {
     /// Elementwise weighted loss.
     pub fn forward(x: &[f64], y: &[f64], w: &[f64]) -> Vec<f64> {
-        x.iter()
-            .zip(y)
-            .zip(w)
-            .map(|((&v, &t), &w)| w * (v.max(0.0) - v * t + (1.0 + (-v.abs()).exp()).ln()))
-            .collect()
+        x.iter().zip(y).zip(w).map(|((&v, &t), &w)| w * (v.max(0.0) - v * t + (1.0 + (-v.abs()).exp()).ln())).collect()
     }
     /// Elementwise gradient.
     pub fn backward(x: &[f64], y: &[f64], w: &[f64], dy: &[f64]) -> Vec<f64> {

@@ -199,7 +199,13 @@ impl Default for RpnConfig {
 }
 impl Default for RoiConfig {
     fn default() -> Self {
-        RoiConfig { fg_iou: 0.5, bg_iou_lo: 0.0, fg_fraction: 0.25, rois_per_image: 32, box_weights: [10., 10., 5., 5.] }
+        RoiConfig {
+            fg_iou: 0.5,
+            bg_iou_lo: 0.0,
+            fg_fraction: 0.25,
+            rois_per_image: 32,
+            box_weights: [10., 10., 5., 5.],
+        }
     }
 }
 impl Default for TrainConfig {
@@ -267,14 +273,16 @@ impl Config {
     /// Reads a TOML file; missing keys take the paper defaults.
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let c: Config = toml::from_str(&text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?;
+        let c: Config =
+            toml::from_str(&text).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?;
         c.validate().map_err(|m| Error::Format { path: path.into(), message: m })?;
         Ok(c)
     }
 
     /// Writes the effective config as TOML.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = toml::to_string_pretty(self).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?;
+        let text =
+            toml::to_string_pretty(self).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?;
         std::fs::write(path, text).map_err(|e| Error::io(path, e))
     }
 

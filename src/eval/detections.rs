@@ -50,8 +50,8 @@ pub fn write_csv(path: &Path, dets: &[Detection]) -> Result<()> {
 
 /// Writes detections as a JSON array of `{file, box: [x1, y1, x2, y2], score, class}`.
 pub fn write_json(path: &Path, dets: &[Detection]) -> Result<()> {
-    let text = serde_json::to_string_pretty(dets)
-        .map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?;
+    let text =
+        serde_json::to_string_pretty(dets).map_err(|e| Error::Format { path: path.into(), message: e.to_string() })?;
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
@@ -79,7 +79,10 @@ pub fn read(path: &Path) -> Result<Vec<Detection>> {
         out
     };
     for (i, d) in dets.iter().enumerate() {
-        let ok = d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite()) && d.bbox[2] >= d.bbox[0] && d.bbox[3] >= d.bbox[1];
+        let ok = d.score.is_finite()
+            && d.bbox.iter().all(|v| v.is_finite())
+            && d.bbox[2] >= d.bbox[0]
+            && d.bbox[3] >= d.bbox[1];
         if !ok {
             return Err(Error::data(
                 format!("{} detection {}", path.display(), i + 1),

@@ -17,9 +17,11 @@ pub fn split_code(name: &str) -> Result<u8> {
 }
 
 fn floats(loc: &str, field: &str, want: usize) -> Result<Vec<f32>> {
-    let v: Vec<f32> = field.split(',').map(|s| s.trim().parse::<f32>()).collect::<std::result::Result<_, _>>().map_err(
-        |e| Error::data(loc, format!("'{field}' is not a list of numbers: {e}")),
-    )?;
+    let v: Vec<f32> = field
+        .split(',')
+        .map(|s| s.trim().parse::<f32>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::data(loc, format!("'{field}' is not a list of numbers: {e}")))?;
     if v.len() != want || v.iter().any(|x| !x.is_finite()) {
         return Err(Error::data(loc, format!("'{field}' should hold {want} finite numbers")));
     }
@@ -30,7 +32,8 @@ fn floats(loc: &str, field: &str, want: usize) -> Result<Vec<f32>> {
 /// Boxes convert from the file's 1-based coordinates to 0-based (minus 1), as the public loaders do.
 /// Images whose only lesions are noisy are left out (the public code drops noisy rows).
 pub fn load(csv_path: &Path, split: u8) -> Result<(Vec<String>, Vec<GtLesion>)> {
-    let mut r = csv::Reader::from_path(csv_path).map_err(|e| Error::data(csv_path.display().to_string(), e.to_string()))?;
+    let mut r =
+        csv::Reader::from_path(csv_path).map_err(|e| Error::data(csv_path.display().to_string(), e.to_string()))?;
     let headers = r.headers().map_err(|e| Error::data(csv_path.display().to_string(), e.to_string()))?.clone();
     let col = |name: &str| {
         headers

@@ -61,8 +61,7 @@ pub fn froc_chart(path: &Path, title: &str, curves: &[(String, Vec<(f64, f64)>)]
             .map_err(|e| plot_err(path, e))?
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        let marks: Vec<(f64, f64)> =
-            super::metrics::FP_LEVELS.iter().map(|&x| (x, sensitivity_at(pts, x))).collect();
+        let marks: Vec<(f64, f64)> = super::metrics::FP_LEVELS.iter().map(|&x| (x, sensitivity_at(pts, x))).collect();
         chart
             .draw_series(marks.into_iter().map(|p| Circle::new(p, 4, color.filled())))
             .map_err(|e| plot_err(path, e))?;
@@ -78,7 +77,13 @@ pub fn froc_chart(path: &Path, title: &str, curves: &[(String, Vec<(f64, f64)>)]
 }
 
 /// Draws named series of (x, y) points as lines (loss curves and the like).
-pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
     ensure_font();
     let all = series.iter().flat_map(|s| s.1.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);

@@ -101,13 +101,9 @@ fn pixel_inclusive_and_continuous_conventions_differ_at_the_threshold() {
     let gts = vec![gt("A", [0., 0., 9., 19.], 4, 20.0)];
     let dets = vec![det("A", [0., 0., 9., 9.], 0.9)];
     let inc = evaluate(&dets, &gts, &images(&["A"]), EvalOptions::default()).unwrap();
-    let cont = evaluate(
-        &dets,
-        &gts,
-        &images(&["A"]),
-        EvalOptions { convention: Convention::Continuous, threshold: 0.5 },
-    )
-    .unwrap();
+    let cont =
+        evaluate(&dets, &gts, &images(&["A"]), EvalOptions { convention: Convention::Continuous, threshold: 0.5 })
+            .unwrap();
     assert_sens(&inc.iou.overall.sensitivity, &[1.; 6]);
     assert_sens(&cont.iou.overall.sensitivity, &[0.; 6]);
     let json = serde_json::to_string(&inc).unwrap();
