@@ -1,10 +1,9 @@
 //! Subcommand implementations; each file holds one command.
 
 pub mod bench;
+pub mod eval;
 pub mod info;
 pub mod mine;
 pub mod stats;
 pub mod synth;
 pub mod view;
-pub mod eval;
-pub mod info;
