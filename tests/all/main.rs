@@ -2,6 +2,7 @@
 
 mod autograd;
 mod cli_info;
+mod cluster;
 mod conv2d;
 mod data_cli;
 mod data_preprocess;
