@@ -67,7 +67,7 @@ impl FeatureNet {
             return Err(Error::invalid("features", "width, blocks, convs_per_block and batch must be positive"));
         }
         let pools = cfg.blocks - 1;
-        if size >> pools == 0 || size % (1 << pools) != 0 {
+        if size >> pools == 0 || !size.is_multiple_of(1 << pools) {
             return Err(Error::invalid(
                 "features",
                 format!("patch size {size} is not divisible by 2^{pools} ({} blocks)", cfg.blocks),
@@ -166,6 +166,7 @@ impl FeatureNet {
 
     /// Trains body + a fresh linear head (`feat_dim -> k`) on `labels` for `epochs` epochs of
     /// shuffled mini-batches (seeded); returns the mean loss of each epoch.
+    #[allow(clippy::too_many_arguments)]
     pub fn train(
         &mut self,
         gpu: &Gpu,

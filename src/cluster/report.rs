@@ -106,6 +106,9 @@ pub fn verdict(rep: &LdpoReport) -> String {
     )
 }
 
+/// A named, coloured score picked out of `Scores`.
+type Series = (&'static str, RGBColor, fn(&super::metrics::Scores) -> f64);
+
 /// Chart of purity, NMI, ARI and the change fraction per round, baselines as dashed lines.
 pub fn chart(rep: &LdpoReport, path: &Path) -> Result<()> {
     font();
@@ -126,8 +129,7 @@ pub fn chart(rep: &LdpoReport, path: &Path) -> Result<()> {
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| draw_err(path, e))?;
-    let series: [(&str, RGBColor, fn(&super::metrics::Scores) -> f64); 3] =
-        [("purity", BLUE, |s| s.purity), ("NMI", RED, |s| s.nmi), ("ARI", GREEN, |s| s.ari)];
+    let series: [Series; 3] = [("purity", BLUE, |s| s.purity), ("NMI", RED, |s| s.nmi), ("ARI", GREEN, |s| s.ari)];
     for (name, color, f) in series {
         let pts: Vec<(f64, f64)> =
             rep.rounds.iter().filter_map(|r| r.scores.as_ref().map(|s| (r.round as f64, f(s)))).collect();
