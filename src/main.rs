@@ -34,6 +34,8 @@ enum Command {
     View(cli::view::ViewArgs),
     /// DeepLesion FROC metrics of a detections file (sensitivity at 0.5-16 FPs/image), JSON + chart.
     Eval(cli::eval::Args),
+    /// Cluster lesions into pseudo categories (deep features, GPU k-means, LDPO refinement).
+    Cluster(cli::cluster::ClusterArgs),
 }
 
 fn main() {
@@ -46,6 +48,7 @@ fn main() {
         Command::Stats(a) => cli::stats::run(a),
         Command::View(a) => cli::view::run(a),
         Command::Eval(a) => cli::eval::run(a),
+        Command::Cluster(a) => cli::cluster::run(args.adapter.as_deref(), a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

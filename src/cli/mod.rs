@@ -1,6 +1,7 @@
 //! Subcommand implementations; each file holds one command.
 
 pub mod bench;
+pub mod cluster;
 pub mod eval;
 pub mod info;
 pub mod mine;

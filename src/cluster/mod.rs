@@ -7,6 +7,8 @@ pub mod lloyd;
 pub mod metrics;
 pub mod normalize;
 pub mod patches;
+pub mod pipeline;
 pub mod report;
 
 pub use ldpo::{KChoice, LdpoConfig, LdpoReport};
+pub use pipeline::{run, ClusterConfig, PatchConfig};
