@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cluster;
 pub mod data;
 pub mod detector;
+pub mod detection;
 pub mod error;
 pub mod eval;
 pub mod gpu;

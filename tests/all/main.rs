@@ -1,6 +1,8 @@
 //! The integration tests, one binary (one link): a module per area.
 
+mod anchors;
 mod autograd;
+mod boxes;
 mod cli_info;
 mod cluster;
 mod conv2d;
@@ -18,7 +20,12 @@ mod kmeans;
 mod losses;
 mod matmul;
 mod maxpool;
+mod nms;
 mod nn;
+mod proposals;
 mod reduce;
+mod roi_align;
+mod roi_pool;
 mod sgd;
 mod shaders;
+mod targets;

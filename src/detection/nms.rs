@@ -1,0 +1,374 @@
+//! Non-maximum suppression on the GPU (sort, 32-box IoU bitmasks, greedy pass), batched over groups; CPU reference.
+//!
+//! Pipeline (shaders/nms.wgsl), all recorded in the pending encoder with no readback in between:
+//! a rank-by-counting sort inside 512-box chunks plus a binary-search merge (key: group
+//! ascending, score descending, index ascending, so ties are deterministic); an optional
+//! pre-NMS top-k per group (compacting the survivors into `groups x K` slots); then, per chunk
+//! of 512 sorted rows, a mask pass (one thread per row and 32-column word: bit j set when
+//! IoU > threshold; rows already suppressed by earlier chunks are skipped, so the work follows
+//! the kept boxes as in a CPU NMS), a greedy pass on the GPU in a single thread (it walks the
+//! chunk in order, keeps a row unless removed and ORs its mask into the "removed" bits of the
+//! chunk's own columns), and an `apply` pass (one thread per later 32-column word ORs in the
+//! masks of the rows just kept). The single thread stays short on purpose: lavapipe cut an
+//! invocation off after about 65k loop iterations when it did all columns. Only the chunk's
+//! mask rows are stored, so 65,536+ boxes need a few MB, not N^2/8 bytes. No readback
+//! happens inside: the whole sequence is recorded and read back once.
+//!
+//! Batching: every box carries a group id (image x class, dense in `0..num_groups`); the sort
+//! makes each group a contiguous segment and masks only compare boxes of one segment. This is
+//! exact (no class-offset trick with its float precision issues) and needs one launch sequence
+//! for all groups. Suppression is `IoU > iou_threshold` (strict, as in torchvision). Boxes with
+//! a score below `score_threshold` are never kept. NaN scores: the sort flags them in the
+//! result buffer and the readback returns an error (the check costs no extra readback).
+
+use crate::error::{Error, Result};
+use crate::gpu::{grid_1d, Arg, Gpu, Shader};
+use crate::shader;
+use crate::tensor::{DType, Tensor};
+
+use super::boxes::{box_rows, BoxF};
+
+static SHADER: Shader = shader!("nms");
+
+/// Rows of sorted boxes handled by one mask + greedy pass.
+const CHUNK_ROWS: usize = 512;
+
+/// NMS settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NmsConfig {
+    /// A box is suppressed by a kept box of its group when their IoU is greater than this.
+    pub iou_threshold: f32,
+    /// Boxes scoring below this are dropped (`-inf` keeps all).
+    pub score_threshold: f32,
+    /// At most this many boxes kept per group (`None`: no limit).
+    pub max_kept: Option<usize>,
+    /// Only the best `k` boxes of each group enter NMS (`None`: all).
+    pub pre_top_k: Option<usize>,
+}
+
+impl Default for NmsConfig {
+    fn default() -> Self {
+        NmsConfig { iou_threshold: 0.5, score_threshold: f32::NEG_INFINITY, max_kept: None, pre_top_k: None }
+    }
+}
+
+impl NmsConfig {
+    /// IoU threshold only.
+    pub fn iou(t: f32) -> Self {
+        NmsConfig { iou_threshold: t, ..Default::default() }
+    }
+}
+
+/// Mirrors `Params` in shaders/nms.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    s: u32,
+    groups: u32,
+    has_groups: u32,
+    topk: u32,
+    max_kept: u32,
+    words: u32,
+    chunk_start: u32,
+    chunk_rows: u32,
+    iou_thr: f32,
+    score_thr: f32,
+    _pad: u32,
+}
+
+/// An NMS result still on the GPU: u32 buffer `[1 + groups * (max_kept + 1)]` = NaN flag, then
+/// per group its kept count and `max_kept` slots of original box indices, best first.
+pub struct NmsResult {
+    /// The result buffer (see the type's doc).
+    pub out: Tensor,
+    /// Number of groups.
+    pub groups: usize,
+    /// Slots per group.
+    pub max_kept: usize,
+}
+
+impl NmsResult {
+    /// Reads the result back (one readback) and splits it into kept indices per group.
+    pub fn read(&self, gpu: &Gpu) -> Result<Vec<Vec<u32>>> {
+        parse(&self.out.to_vec_u32(gpu)?, self.groups, self.max_kept)
+    }
+}
+
+/// Splits a raw result buffer; an error when the NaN flag is set.
+pub fn parse(words: &[u32], groups: usize, max_kept: usize) -> Result<Vec<Vec<u32>>> {
+    if words.len() != 1 + groups * (max_kept + 1) {
+        return Err(Error::shape("nms", format!("result of {} words for {groups} groups", words.len())));
+    }
+    if words[0] != 0 {
+        return Err(Error::invalid("nms", "scores contain NaN"));
+    }
+    Ok((0..groups)
+        .map(|g| {
+            let base = 1 + g * (max_kept + 1);
+            let cnt = (words[base] as usize).min(max_kept);
+            words[base + 1..base + 1 + cnt].to_vec()
+        })
+        .collect())
+}
+
+/// Records GPU NMS of `boxes [N, 4]` with `scores [N]`, optionally grouped by `groups = (ids [N] u32,
+/// num_groups)`; the result stays on the GPU. See the module doc.
+pub fn nms_gpu(
+    gpu: &Gpu,
+    boxes: &Tensor,
+    scores: &Tensor,
+    groups: Option<(&Tensor, usize)>,
+    cfg: &NmsConfig,
+) -> Result<NmsResult> {
+    let n = box_rows("nms", boxes)?;
+    if scores.dtype() != DType::F32 || scores.numel() != n {
+        return Err(Error::shape("nms", format!("scores {:?} for {n} boxes", scores.shape())));
+    }
+    let num_groups = groups.map_or(1, |g| g.1);
+    if let Some((g, _)) = groups {
+        if g.dtype() != DType::U32 || g.numel() != n {
+            return Err(Error::shape("nms", format!("group ids {:?} {:?} for {n} boxes", g.shape(), g.dtype())));
+        }
+    }
+    if cfg.iou_threshold.is_nan() || cfg.score_threshold.is_nan() {
+        return Err(Error::invalid("nms", "thresholds must not be NaN"));
+    }
+    let topk = cfg.pre_top_k.unwrap_or(0).min(n);
+    let slots = if cfg.pre_top_k.is_some() { num_groups * topk } else { n };
+    let max_kept = cfg.max_kept.unwrap_or(if cfg.pre_top_k.is_some() { topk } else { n }).min(slots);
+    let out = gpu.zeros(&[1 + num_groups * (max_kept + 1)], DType::U32)?;
+    let res = NmsResult { out, groups: num_groups, max_kept };
+    if n == 0 || slots == 0 || max_kept == 0 || num_groups == 0 {
+        return Ok(res);
+    }
+    if n >= (1 << 31) || slots >= (1 << 31) {
+        return Err(Error::invalid("nms", format!("{n} boxes is too many")));
+    }
+    let words = slots.div_ceil(32);
+    let mut p = Params {
+        n: n as u32,
+        s: slots as u32,
+        groups: num_groups as u32,
+        has_groups: groups.is_some() as u32,
+        topk: if cfg.pre_top_k.is_some() { topk as u32 } else { 0 },
+        max_kept: max_kept as u32,
+        words: words as u32,
+        chunk_start: 0,
+        chunk_rows: CHUNK_ROWS as u32,
+        iou_thr: cfg.iou_threshold,
+        score_thr: cfg.score_threshold,
+        _pad: 0,
+    };
+    let gids = groups.map_or(scores, |g| g.0); // unread when has_groups == 0
+    let perm = gpu.empty("nms", &[2 * n], DType::U32)?;
+    gpu.dispatch(
+        "nms_sort",
+        &SHADER,
+        "sort_local",
+        &p,
+        &[Arg::R(scores), Arg::R(gids), Arg::W(&perm), Arg::W(&res.out)],
+        grid_1d(n, 256),
+    )?;
+    let sidx = gpu.empty("nms", &[n], DType::U32)?;
+    let sbox = gpu.empty("nms", &[n, 4], DType::F32)?;
+    let smeta = gpu.empty("nms", &[n, 2], DType::U32)?;
+    gpu.dispatch(
+        "nms_sort",
+        &SHADER,
+        "sort_merge",
+        &p,
+        &[Arg::R(scores), Arg::R(gids), Arg::R(&perm), Arg::R(boxes), Arg::W(&sidx), Arg::W(&sbox), Arg::W(&smeta)],
+        grid_1d(n, 256),
+    )?;
+    let (cidx, cbox, cmeta) = if cfg.pre_top_k.is_some() {
+        let cidx = gpu.empty("nms", &[slots], DType::U32)?;
+        let cbox = gpu.empty("nms", &[slots, 4], DType::F32)?;
+        let cmeta = gpu.empty("nms", &[slots, 2], DType::U32)?;
+        gpu.dispatch(
+            "nms_topk",
+            &SHADER,
+            "compact",
+            &p,
+            &[Arg::R(&smeta), Arg::R(&sidx), Arg::R(&sbox), Arg::W(&cidx), Arg::W(&cbox), Arg::W(&cmeta)],
+            grid_1d(n, 256),
+        )?;
+        (cidx, cbox, cmeta)
+    } else {
+        (sidx, sbox, smeta.clone())
+    };
+    let seg_end = gpu.empty("nms", &[slots], DType::U32)?;
+    let removed = gpu.empty("nms", &[words], DType::U32)?;
+    gpu.dispatch(
+        "nms_init",
+        &SHADER,
+        "init",
+        &p,
+        &[Arg::R(&smeta), Arg::R(&cmeta), Arg::W(&seg_end), Arg::W(&removed)],
+        grid_1d(words, 256),
+    )?;
+    let mask = gpu.empty("nms", &[CHUNK_ROWS * words], DType::U32)?;
+    let kept = gpu.empty("nms", &[CHUNK_ROWS + 1], DType::U32)?;
+    for start in (0..slots).step_by(CHUNK_ROWS) {
+        p.chunk_start = start as u32;
+        let span = words - start / 32;
+        gpu.dispatch(
+            "nms_mask",
+            &SHADER,
+            "mask",
+            &p,
+            &[Arg::R(&cbox), Arg::R(&seg_end), Arg::R(&removed), Arg::W(&mask)],
+            grid_1d(CHUNK_ROWS * span, 256),
+        )?;
+        gpu.dispatch(
+            "nms_greedy",
+            &SHADER,
+            "greedy",
+            &p,
+            &[
+                Arg::R(&cidx),
+                Arg::R(&cmeta),
+                Arg::R(&seg_end),
+                Arg::R(&mask),
+                Arg::W(&removed),
+                Arg::W(&res.out),
+                Arg::W(&kept),
+            ],
+            [1, 1, 1],
+        )?;
+        let rest = words.saturating_sub((start + CHUNK_ROWS) / 32);
+        if rest > 0 {
+            gpu.dispatch(
+                "nms_apply",
+                &SHADER,
+                "apply",
+                &p,
+                &[Arg::R(&kept), Arg::R(&seg_end), Arg::R(&mask), Arg::W(&removed)],
+                grid_1d(rest, 256),
+            )?;
+        }
+    }
+    Ok(res)
+}
+
+/// NMS of one set of boxes: kept indices, best first (one readback).
+pub fn nms(gpu: &Gpu, boxes: &Tensor, scores: &Tensor, cfg: &NmsConfig) -> Result<Vec<u32>> {
+    Ok(nms_gpu(gpu, boxes, scores, None, cfg)?.read(gpu)?.pop().unwrap_or_default())
+}
+
+/// NMS per group (`group_ids [N]` u32 in `0..num_groups`, e.g. `image * classes + class`):
+/// kept indices of each group, best first (one readback). Boxes of different groups never
+/// suppress each other.
+pub fn batched_nms(
+    gpu: &Gpu,
+    boxes: &Tensor,
+    scores: &Tensor,
+    group_ids: &Tensor,
+    num_groups: usize,
+    cfg: &NmsConfig,
+) -> Result<Vec<Vec<u32>>> {
+    nms_gpu(gpu, boxes, scores, Some((group_ids, num_groups)), cfg)?.read(gpu)
+}
+
+/// CPU reference: a good single-threaded NMS (sort once, precomputed areas, suppressed flags,
+/// early exit at `max_kept`), same key order and strict `>` as the GPU.
+pub mod cpu {
+    use super::{BoxF, NmsConfig};
+    use crate::error::{Error, Result};
+
+    /// NMS of one group: kept indices, best first.
+    pub fn nms(boxes: &[BoxF], scores: &[f32], cfg: &NmsConfig) -> Result<Vec<u32>> {
+        let groups = vec![0u32; boxes.len()];
+        Ok(batched_nms(boxes, scores, &groups, 1, cfg)?.pop().unwrap_or_default())
+    }
+
+    /// NMS per group.
+    pub fn batched_nms(
+        boxes: &[BoxF],
+        scores: &[f32],
+        groups: &[u32],
+        num_groups: usize,
+        cfg: &NmsConfig,
+    ) -> Result<Vec<Vec<u32>>> {
+        if scores.iter().any(|s| s.is_nan()) {
+            return Err(Error::invalid("nms", "scores contain NaN"));
+        }
+        let mut by_group: Vec<Vec<u32>> = vec![Vec::new(); num_groups];
+        for (i, &g) in groups.iter().enumerate() {
+            if (g as usize) < num_groups {
+                by_group[g as usize].push(i as u32);
+            }
+        }
+        let mut out = Vec::with_capacity(num_groups);
+        for mut idx in by_group {
+            idx.sort_by(|&a, &b| scores[b as usize].partial_cmp(&scores[a as usize]).unwrap().then(a.cmp(&b)));
+            if let Some(k) = cfg.pre_top_k {
+                idx.truncate(k);
+            }
+            idx.retain(|&i| scores[i as usize] >= cfg.score_threshold);
+            out.push(greedy(boxes, &idx, cfg));
+        }
+        Ok(out)
+    }
+
+    /// Greedy suppression over indices already sorted best first.
+    fn greedy(boxes: &[BoxF], order: &[u32], cfg: &NmsConfig) -> Vec<u32> {
+        let max_kept = cfg.max_kept.unwrap_or(usize::MAX);
+        let b: Vec<BoxF> = order.iter().map(|&i| boxes[i as usize]).collect();
+        let areas: Vec<f32> = b.iter().map(super::super::boxes::area).collect();
+        let mut removed = vec![false; b.len()];
+        let mut kept = Vec::new();
+        for i in 0..b.len() {
+            if removed[i] {
+                continue;
+            }
+            kept.push(order[i]);
+            if kept.len() >= max_kept {
+                break;
+            }
+            let bi = b[i];
+            for j in i + 1..b.len() {
+                if removed[j] {
+                    continue;
+                }
+                let bj = b[j];
+                let iw = (bi[2].min(bj[2]) - bi[0].max(bj[0])).max(0.0);
+                let ih = (bi[3].min(bj[3]) - bi[1].max(bj[1])).max(0.0);
+                let inter = iw * ih;
+                let uni = areas[i] + areas[j] - inter;
+                let iou = if uni > 0.0 { inter / uni } else { 0.0 };
+                if iou > cfg.iou_threshold {
+                    removed[j] = true;
+                }
+            }
+        }
+        kept
+    }
+}
+
+/// Synthetic NMS inputs for tests and benches.
+#[doc(hidden)]
+pub mod synth {
+    use super::BoxF;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// `n` boxes jittered around `centres` random centres in `[0, extent)^2` (realistic
+    /// overlaps: sizes 8..64 px, jitter a quarter of the size), uniform scores in [0, 1).
+    pub fn clustered(seed: u64, n: usize, centres: usize, extent: f32) -> (Vec<BoxF>, Vec<f32>) {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        let cs: Vec<(f32, f32, f32)> = (0..centres.max(1))
+            .map(|_| (r.gen_range(0.0..extent), r.gen_range(0.0..extent), r.gen_range(8.0..64.0)))
+            .collect();
+        let mut boxes = Vec::with_capacity(n);
+        let mut scores = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (cx, cy, sz) = cs[r.gen_range(0..cs.len())];
+            let mut j = || r.gen_range(-0.25..0.25f32) * sz;
+            let (x, y, w, h) = (cx + j(), cy + j(), sz + j(), sz + j());
+            boxes.push([x - w / 2.0, y - h / 2.0, x + w / 2.0, y + h / 2.0]);
+            scores.push(r.gen_range(0.0..1.0));
+        }
+        (boxes, scores)
+    }
+}
