@@ -36,6 +36,10 @@ enum Command {
     Eval(cli::eval::Args),
     /// Cluster lesions into pseudo categories (deep features, GPU k-means, LDPO refinement).
     Cluster(cli::cluster::ClusterArgs),
+    /// Train the Faster R-CNN lesion detector (checkpoints, logs, validation each epoch).
+    Train(cli::train::Args),
+    /// Run a trained detector on a split or one PNG: detections CSV/JSON and overlays.
+    Detect(cli::detect::Args),
 }
 
 fn main() {
@@ -49,6 +53,8 @@ fn main() {
         Command::View(a) => cli::view::run(a),
         Command::Eval(a) => cli::eval::run(a),
         Command::Cluster(a) => cli::cluster::run(args.adapter.as_deref(), a),
+        Command::Train(a) => cli::train::run(a, args.adapter.as_deref()),
+        Command::Detect(a) => cli::detect::run(a, args.adapter.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,64 @@
+//! Momentum SGD whose state (one velocity a parameter, the step count) can be saved and restored by name.
+//!
+//! The update itself is the shared `ops::sgd` kernel; this wrapper exists because a checkpoint
+//! must carry the velocities for `--resume` to continue exactly.
+
+use std::collections::BTreeMap;
+
+use crate::autograd::Grads;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::nn::ParamStore;
+use crate::ops::sgd;
+use crate::tensor::{DType, Tensor};
+
+/// SGD with momentum and weight decay; velocities keyed by parameter name.
+pub struct Optimizer {
+    pub momentum: f32,
+    pub weight_decay: f32,
+    velocity: BTreeMap<String, Tensor>,
+}
+
+impl Optimizer {
+    pub fn new(momentum: f32, weight_decay: f32) -> Optimizer {
+        Optimizer { momentum, weight_decay, velocity: BTreeMap::new() }
+    }
+
+    /// One update of every trainable parameter that received a gradient (recorded, not submitted).
+    pub fn step(&mut self, gpu: &Gpu, store: &ParamStore, grads: &Grads, lr: f32) -> Result<()> {
+        for id in store.ids() {
+            let p = store.get(id);
+            if p.frozen {
+                continue;
+            }
+            let Some(g) = grads.param(id) else { continue };
+            let v = match self.velocity.get(&p.name) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = gpu.zeros(p.value.shape(), DType::F32)?;
+                    self.velocity.insert(p.name.clone(), v.clone());
+                    v
+                }
+            };
+            sgd::step(gpu, &p.value, &v, g, lr * p.lr_mult, self.momentum, self.weight_decay * p.decay_mult)?;
+        }
+        Ok(())
+    }
+
+    /// Host copies of the velocities (one readback each).
+    pub fn state(&self, gpu: &Gpu) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        self.velocity.iter().map(|(n, t)| Ok((n.clone(), t.shape().to_vec(), t.to_vec(gpu)?))).collect()
+    }
+
+    /// Restores velocities saved by [`Optimizer::state`].
+    pub fn load_state(&mut self, gpu: &Gpu, state: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<()> {
+        self.velocity.clear();
+        for (name, shape, data) in state {
+            if shape.iter().product::<usize>() != data.len() {
+                return Err(Error::shape("optimizer_state", format!("{name}: {shape:?} vs {} values", data.len())));
+            }
+            self.velocity.insert(name, gpu.upload(&shape, &data)?);
+        }
+        Ok(())
+    }
+}
