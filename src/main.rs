@@ -40,6 +40,8 @@ enum Command {
     Train(cli::train::Args),
     /// Run a trained detector on a split or one PNG: detections CSV/JSON and overlays.
     Detect(cli::detect::Args),
+    /// The whole pipeline on synthetic data: mining, clustering, two detectors, evaluation, report.
+    Demo(cli::demo::Args),
 }
 
 fn main() {
@@ -55,6 +57,7 @@ fn main() {
         Command::Cluster(a) => cli::cluster::run(args.adapter.as_deref(), a),
         Command::Train(a) => cli::train::run(a, args.adapter.as_deref()),
         Command::Detect(a) => cli::detect::run(a, args.adapter.as_deref()),
+        Command::Demo(a) => cli::demo::run(a, args.adapter.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

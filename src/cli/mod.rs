@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod info;
