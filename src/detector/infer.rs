@@ -10,6 +10,9 @@ use crate::error::Result;
 use crate::eval::{self, Detection, EvalOptions, Metrics};
 use crate::gpu::Gpu;
 
+/// All detections, and the first images with their own detections (for overlays).
+pub type Detected = (Vec<Detection>, Vec<(PreparedImage, Vec<Detection>)>);
+
 /// Detections of the images `indices` of `ds`, in batches of the training batch size, mapped to
 /// the original slices' 0-based pixels. `keep` prepared images are returned too (for overlays).
 pub fn detect_dataset(
@@ -19,7 +22,7 @@ pub fn detect_dataset(
     indices: Vec<usize>,
     keep: usize,
     mut progress: impl FnMut(usize),
-) -> Result<(Vec<Detection>, Vec<(PreparedImage, Vec<Detection>)>)> {
+) -> Result<Detected> {
     let cfg = &net.cfg;
     let loader =
         Loader::new(ds.clone(), indices, ddata::preprocess_config(cfg), cfg.train.batch_images.max(1), None, 2);

@@ -43,6 +43,7 @@ pub struct RpnOut {
     pub deltas: Var,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn conv_init(
     gpu: &Gpu,
     store: &mut ParamStore,

@@ -12,6 +12,9 @@ use crate::nn::ParamStore;
 use crate::ops::sgd;
 use crate::tensor::{DType, Tensor};
 
+/// A named host tensor: (name, shape, values).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// SGD with momentum and weight decay; velocities keyed by parameter name.
 pub struct Optimizer {
     pub momentum: f32,
@@ -46,12 +49,12 @@ impl Optimizer {
     }
 
     /// Host copies of the velocities (one readback each).
-    pub fn state(&self, gpu: &Gpu) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn state(&self, gpu: &Gpu) -> Result<Vec<NamedTensor>> {
         self.velocity.iter().map(|(n, t)| Ok((n.clone(), t.shape().to_vec(), t.to_vec(gpu)?))).collect()
     }
 
     /// Restores velocities saved by [`Optimizer::state`].
-    pub fn load_state(&mut self, gpu: &Gpu, state: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<()> {
+    pub fn load_state(&mut self, gpu: &Gpu, state: Vec<NamedTensor>) -> Result<()> {
         self.velocity.clear();
         for (name, shape, data) in state {
             if shape.iter().product::<usize>() != data.len() {

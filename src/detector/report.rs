@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 use crate::eval::plot::{ensure_font, line_chart};
 use crate::eval::Detection;
 
+/// A named series of (x, y) points.
+pub type Series = (String, Vec<(f64, f64)>);
+
 /// Reads log.csv and draws the four loss parts and their total against the step.
 pub fn loss_chart(log: &Path, out: &Path) -> Result<()> {
     let series = read_log(log)?;
@@ -16,7 +19,7 @@ pub fn loss_chart(log: &Path, out: &Path) -> Result<()> {
 }
 
 /// The loss series of a log.csv: (name, points) for rpn_cls, rpn_box, head_cls, head_box, total.
-pub fn read_log(log: &Path) -> Result<Vec<(String, Vec<(f64, f64)>)>> {
+pub fn read_log(log: &Path) -> Result<Vec<Series>> {
     let names = ["rpn_cls", "rpn_box", "head_cls", "head_box", "total"];
     let mut series: Vec<(String, Vec<(f64, f64)>)> = names.iter().map(|n| (n.to_string(), Vec::new())).collect();
     if !log.exists() {

@@ -107,6 +107,7 @@ impl Network {
 
     /// The training forward on `images [N, 3, S, S]` with per-image targets: RPN targets from the
     /// anchors, proposals (one readback), sampled RoIs with class-specific box targets, the four losses.
+    #[allow(clippy::needless_range_loop)] // k indexes anchors, targets and outputs together
     pub fn train_forward(
         &self,
         tape: &Tape,

@@ -210,7 +210,7 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
     while st.epoch < last_epoch {
         let lr = lr_at(&cfg, st.epoch);
         // The epoch's order depends only on (seed, epoch): a resumed run sees the same batches.
-        let order: Vec<usize> = epoch_order(train_idx.len(), Some(cfg.train.seed ^ (st.epoch as u64 + 1) * 0x9e37))
+        let order: Vec<usize> = epoch_order(train_idx.len(), Some(cfg.train.seed ^ ((st.epoch as u64 + 1) * 0x9e37)))
             .into_iter()
             .map(|i| train_idx[i])
             .skip(st.batch * bsz)
