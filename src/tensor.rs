@@ -62,7 +62,7 @@ impl Tensor {
         if self.dtype != DType::F32 {
             return Err(Error::invalid("to_vec", format!("tensor is {:?}, not F32", self.dtype)));
         }
-        Ok(bytemuck::cast_slice(&gpu.read_bytes(self)?).to_vec())
+        Ok(bytemuck::pod_collect_to_vec(&gpu.read_bytes(self)?))
     }
 
     /// Reads u32 data back.
@@ -70,7 +70,7 @@ impl Tensor {
         if self.dtype == DType::F32 {
             return Err(Error::invalid("to_vec_u32", "tensor is F32"));
         }
-        Ok(bytemuck::cast_slice(&gpu.read_bytes(self)?).to_vec())
+        Ok(bytemuck::pod_collect_to_vec(&gpu.read_bytes(self)?))
     }
 
     /// Reads i32 data back.
@@ -78,7 +78,7 @@ impl Tensor {
         if self.dtype == DType::F32 {
             return Err(Error::invalid("to_vec_i32", "tensor is F32"));
         }
-        Ok(bytemuck::cast_slice(&gpu.read_bytes(self)?).to_vec())
+        Ok(bytemuck::pod_collect_to_vec(&gpu.read_bytes(self)?))
     }
 }
 

@@ -69,3 +69,12 @@ fn one_readback_per_to_vec_and_one_submit() {
     assert_eq!(s1.readbacks - s0.readbacks, 1);
     assert_eq!(s1.submits - s0.submits, 1);
 }
+
+#[test]
+fn an_empty_tensor_reads_back_as_an_empty_vec() {
+    let g = gpu();
+    let t = g.upload(&[0, 4], &[]).unwrap();
+    assert!(t.to_vec(&g).unwrap().is_empty());
+    let u = g.upload_u32(&[0], &[]).unwrap();
+    assert!(u.to_vec_u32(&g).unwrap().is_empty());
+}
