@@ -7,8 +7,11 @@ CARGO ?= cargo
 driver:
 	@bash scripts/ensure-vulkan.sh
 
+# The dev profile compiles dependencies at opt-level 2 (Cargo.toml) and shares them with `make test`;
+# a release build of wgpu and friends costs more minutes on 2 cores than it saves, since the time
+# goes into the WGSL kernels, which the Rust profile does not change.
 demo: driver
-	$(CARGO) run --release -- demo
+	$(CARGO) run -- demo
 
 test: driver
 	$(CARGO) test --all-targets
