@@ -11,7 +11,10 @@ use deeplesion::{Gpu, GpuOptions};
 fn detector(c: &mut Criterion) {
     let gpu =
         Gpu::new(GpuOptions::default()).expect("benches need an adapter (run `make test` once to install lavapipe)");
-    let only_small = std::env::var("DEEPLESION_BENCH_SMALL_ONLY").is_ok_and(|v| v == "1");
+    // Under `cargo test` criterion runs each bench once as a smoke test (no `--bench` argument):
+    // skip the full-width preset there, a 512x512 VGG-16 pass takes seconds on lavapipe.
+    let smoke_test = !std::env::args().any(|a| a == "--bench");
+    let only_small = smoke_test || std::env::var("DEEPLESION_BENCH_SMALL_ONLY").is_ok_and(|v| v == "1");
     let mut presets = vec![("small-cpu", Config::small_cpu())];
     if !only_small {
         presets.push(("paper", Config::paper()));
@@ -19,7 +22,7 @@ fn detector(c: &mut Criterion) {
     for (name, mut cfg) in presets {
         cfg.data.image_size = 512;
         let net = Network::new(&gpu, &cfg, 1).expect("network");
-        let data: Vec<f32> = (0..3 * 512 * 512).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let data: Vec<f32> = (0..3 * 512 * 512usize).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
         let images = gpu.upload(&[1, 3, 512, 512], &data).expect("upload");
         let mut group = c.benchmark_group(format!("detect 512x512 {name}"));
         group.measurement_time(Duration::from_secs(3)).sample_size(10).warm_up_time(Duration::from_secs(1));
