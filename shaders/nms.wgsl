@@ -3,10 +3,9 @@
 //     by counting; flags NaN scores. 2. sort_merge: global rank = local rank + per-chunk binary
 //     searches; scatter boxes into sorted order. 3. compact (only with a pre-NMS top-k): sorted box q
 //     of group g goes to slot g * K + q when q < K. 4. init: segment end of each slot and the
-//     initial "removed" bits (empty slots, scores below the threshold). 5. per chunk of rows: mask
-//     (IoU > threshold bits against later boxes of the same group, 32 to a u32 word; rows already
-//     removed are skipped) then greedy (one thread walks the chunk in order, keeps a box unless
-//     removed, ORs its mask row into "removed", stops a group at max_kept).
+//     initial "removed" bits (empty slots, scores below the threshold). 5. greedy: one workgroup
+//     walks the slots in order, keeps a box unless removed (stopping a group at max_kept) and
+//     clears the later live boxes of its group that it overlaps above the threshold.
 
 struct Params {
     n: u32,           // input boxes
@@ -16,11 +15,11 @@ struct Params {
     topk: u32,        // pre-NMS top-k per group, 0 for none
     max_kept: u32,    // per group
     words: u32,       // ceil(s / 32)
-    chunk_start: u32,
-    chunk_rows: u32,
+    shift: u32,       // top-k selection: bit position of the current 8-bit digit
+    rows: u32,        // greedy: rows one dispatch may consider
     iou_thr: f32,
     score_thr: f32,
-    _pad: u32,
+    indirect: u32,    // 1: the sort runs over the candidate list `cand` (count, then box indices)
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -38,19 +37,23 @@ fn is_nan(v: f32) -> bool {
     return (b & 0x7f800000u) == 0x7f800000u && (b & 0x007fffffu) != 0u;
 }
 
-fn iou(a: vec4<f32>, b: vec4<f32>) -> f32 {
-    let iw = max(min(a.z, b.z) - max(a.x, b.x), 0.0);
-    let ih = max(min(a.w, b.w) - max(a.y, b.y), 0.0);
-    let inter = iw * ih;
-    let uni = max(a.z - a.x, 0.0) * max(a.w - a.y, 0.0) + max(b.z - b.x, 0.0) * max(b.w - b.y, 0.0) - inter;
-    return select(0.0, inter / uni, uni > 0.0);
-}
-
 // ---- 1. sort_local ----
 @group(0) @binding(1) var<storage, read> l_scores: array<f32>;
 @group(0) @binding(2) var<storage, read> l_groups: array<u32>;
-@group(0) @binding(3) var<storage, read_write> l_perm: array<u32>; // [2n]: chunk-sorted perm, then local rank
+@group(0) @binding(3) var<storage, read_write> l_perm: array<u32>; // [2n]: chunk-sorted box indices, then local rank
 @group(0) @binding(4) var<storage, read_write> l_flag: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read> l_cand: array<u32>;
+
+// Elements to sort and the box index of element e (all boxes, or the selected candidates).
+fn l_count() -> u32 {
+    if (p.indirect != 0u) { return l_cand[0]; }
+    return p.n;
+}
+
+fn l_box(e: u32) -> u32 {
+    if (p.indirect != 0u) { return l_cand[1u + e]; }
+    return e;
+}
 
 fn l_less(j: u32, i: u32) -> bool {
     var gj = 0u;
@@ -65,17 +68,19 @@ fn l_less(j: u32, i: u32) -> bool {
 
 @compute @workgroup_size(256)
 fn sort_local(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(gid, nwg);
-    if (i >= p.n) { return; }
-    if (is_nan(l_scores[i])) { atomicOr(&l_flag[0], 1u); }
-    let c0 = (i / SC) * SC;
-    let c1 = min(c0 + SC, p.n);
+    let e = linear(gid, nwg);
+    let m = l_count();
+    if (e >= m) { return; }
+    let i = l_box(e);
+    if (p.indirect == 0u && is_nan(l_scores[i])) { atomicOr(&l_flag[0], 1u); }
+    let c0 = (e / SC) * SC;
+    let c1 = min(c0 + SC, m);
     var rank = 0u;
-    for (var j = c0; j < c1; j++) {
-        if (l_less(j, i)) { rank++; }
+    for (var f = c0; f < c1; f++) {
+        if (l_less(l_box(f), i)) { rank++; }
     }
     l_perm[c0 + rank] = i;
-    l_perm[p.n + i] = rank;
+    l_perm[p.n + e] = rank;
 }
 
 // ---- 2. sort_merge ----
@@ -102,18 +107,31 @@ fn m_less(j: u32, i: u32) -> bool {
     return j < i;
 }
 
+@group(0) @binding(8) var<storage, read> m_cand: array<u32>;
+
 @compute @workgroup_size(256)
 fn sort_merge(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear(gid, nwg);
-    if (i >= p.n) { return; }
-    let own = i / SC;
-    var rank = m_perm[p.n + i];
-    let chunks = (p.n + SC - 1u) / SC;
+    let e = linear(gid, nwg);
+    if (e >= p.n) { return; }
+    var m = p.n;
+    if (p.indirect != 0u) { m = m_cand[0]; }
+    if (e >= m) {
+        // Unused tail (fewer candidates than boxes): a group past every real one sorts last.
+        m_sidx[e] = NONE;
+        m_sbox[e] = vec4<f32>(0.0);
+        m_smeta[e] = vec2<u32>(NONE, 0u);
+        return;
+    }
+    var i = e;
+    if (p.indirect != 0u) { i = m_cand[1u + e]; }
+    let own = e / SC;
+    var rank = m_perm[p.n + e];
+    let chunks = (m + SC - 1u) / SC;
     for (var c = 0u; c < chunks; c++) {
         if (c == own) { continue; }
         let lo = c * SC;
         var a = 0u;
-        var b = min(SC, p.n - lo);
+        var b = min(SC, m - lo);
         while (a < b) {
             let mid = (a + b) / 2u;
             if (m_less(m_perm[lo + mid], i)) { a = mid + 1u; } else { b = mid; }
@@ -123,6 +141,89 @@ fn sort_merge(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     m_sidx[rank] = i;
     m_sbox[rank] = m_boxes[i];
     m_smeta[rank] = vec2<u32>(m_group(i), bitcast<u32>(m_scores[i]));
+}
+
+// ---- 0. pre-NMS top-k selection (radix select, 3 passes of 8 bits) ----
+// key: the score's bits mapped so that u32 order is score order (higher is better). Per group,
+// pass d histograms digit d of the keys whose higher digits equal the prefix chosen so far;
+// `sel_pick` then finds the digit bin holding the k-th best key. After 3 passes every key whose
+// top 24 bits reach the prefix is a candidate: the k best plus at most the ties of one 256-key
+// bin (more only with many equal scores, which stays exact, just slower). `sel_compact` lists
+// the candidates with an atomic counter: their order in the list is not deterministic, but the
+// sort that follows orders them by (group, score, index), so the result is.
+fn score_key(v: f32) -> u32 {
+    let b = select(bitcast<u32>(v), 0u, v == 0.0); // -0 == +0, as in the sort
+    return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+const ALL: u32 = 0xffffffffu; // sel[g].y when group g has at most k boxes: all are candidates
+
+@group(0) @binding(1) var<storage, read> s_scores: array<f32>;
+@group(0) @binding(2) var<storage, read> s_groups: array<u32>;
+@group(0) @binding(3) var<storage, read> s_sel: array<vec2<u32>>; // per group: (prefix, remaining k)
+@group(0) @binding(4) var<storage, read_write> s_hist: array<atomic<u32>>; // [groups * 256]
+@group(0) @binding(5) var<storage, read_write> s_flag: array<atomic<u32>>;
+
+fn s_group(i: u32) -> u32 {
+    if (p.has_groups != 0u) { return s_groups[i]; }
+    return 0u;
+}
+
+@compute @workgroup_size(256)
+fn sel_hist(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(gid, nwg);
+    if (i >= p.n) { return; }
+    let v = s_scores[i];
+    if (p.shift == 24u && is_nan(v)) { atomicOr(&s_flag[0], 1u); }
+    let g = s_group(i);
+    if (g >= p.groups) { return; }
+    let key = score_key(v);
+    if (p.shift != 24u) {
+        let st = s_sel[g];
+        if (st.y == ALL || (key >> (p.shift + 8u)) != st.x) { return; }
+    }
+    atomicAdd(&s_hist[g * 256u + ((key >> p.shift) & 255u)], 1u);
+}
+
+@group(0) @binding(1) var<storage, read_write> k_hist: array<u32>;
+@group(0) @binding(2) var<storage, read_write> k_sel: array<vec2<u32>>;
+
+// One thread a group: walk the bins from the best digit down to the one holding the k-th key;
+// clears the histogram for the next pass.
+@compute @workgroup_size(64)
+fn sel_pick(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = gid.x + gid.y * nwg.x * 64u;
+    if (g >= p.groups) { return; }
+    var st = vec2<u32>(0u, p.topk);
+    if (p.shift != 24u) { st = k_sel[g]; }
+    var found = false;
+    for (var b = 255; b >= 0; b--) {
+        let c = k_hist[g * 256u + u32(b)];
+        k_hist[g * 256u + u32(b)] = 0u;
+        if (found || st.y == ALL) { continue; }
+        if (c >= st.y) {
+            st.x = (st.x << 8u) | u32(b);
+            found = true;
+        } else {
+            st.y -= c;
+        }
+    }
+    if (!found) { st = vec2<u32>(0u, ALL); }
+    k_sel[g] = st;
+}
+
+@group(0) @binding(4) var<storage, read_write> x_cand: array<atomic<u32>>; // [1 + n]: count, box indices
+
+@compute @workgroup_size(256)
+fn sel_compact(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = s_group(i);
+    if (g >= p.groups) { return; }
+    let st = s_sel[g];
+    if (st.y != ALL && (score_key(s_scores[i]) >> 8u) < st.x) { return; }
+    let slot = atomicAdd(&x_cand[0], 1u);
+    atomicStore(&x_cand[1u + slot], i);
 }
 
 // Binary searches over the group column of the sorted boxes (ascending).
@@ -202,100 +303,91 @@ fn init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     n_removed[w] = bits;
 }
 
-// ---- 5a. mask: one thread a (row, 32-column word) of the chunk ----
-@group(0) @binding(1) var<storage, read> k_box: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> k_seg_end: array<u32>;
-@group(0) @binding(3) var<storage, read> k_removed: array<u32>;
-@group(0) @binding(4) var<storage, read_write> k_mask: array<u32>;
+// ---- 5. greedy: one workgroup walks the sorted slots in order, a bounded stretch per dispatch ----
+// Thread 0 finds the next live row (word at a time over the "removed" bits; a group holding
+// max_kept boxes is skipped to its end) and records it; it publishes the row through workgroup
+// memory, and every thread then clears, in the 32-slot words it owns (w % GW == lid), the live
+// later boxes of the row's group whose IoU with it is above the threshold. Like the CPU loop it
+// only computes IoUs of kept rows against live columns (bit scan over the live bits, an interval
+// test before the division), so the work follows N x kept, not N^2.
+// Lavapipe ends an invocation after 65,535 loop iterations in all (one counter shared by every
+// loop of the shader), so one dispatch considers at most p.rows rows (chosen on the host from
+// the words a thread owns) and leaves thread 0's position in g_state for the next dispatch.
+const GW: u32 = 256u;
 
-@compute @workgroup_size(256)
-fn mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = linear(gid, nwg);
-    let w0 = p.chunk_start / 32u;
-    let span = p.words - w0;
-    if (t >= p.chunk_rows * span) { return; }
-    let lr = t / span;
-    let row = p.chunk_start + lr;
-    let cw = w0 + t % span;
-    if (row >= p.s) { return; }
-    if (((k_removed[row / 32u] >> (row % 32u)) & 1u) != 0u) { return; }
-    let se = k_seg_end[row];
-    if (cw < row / 32u || cw * 32u >= se) { return; }
-    let rb = k_box[row];
-    let rem = k_removed[cw];
-    var bits = 0u;
-    for (var b = 0u; b < 32u; b++) {
-        let j = cw * 32u + b;
-        if (j <= row || j >= se || ((rem >> b) & 1u) != 0u) { continue; }
-        if (iou(rb, k_box[j]) > p.iou_thr) { bits |= 1u << b; }
-    }
-    k_mask[lr * p.words + cw] = bits;
-}
-
-// ---- 5b. greedy: one thread walks the chunk, resolving suppression inside the chunk only ----
-// (A single invocation must stay short: lavapipe stops an invocation after about 65k loop
-// iterations, so columns past the chunk are updated by the parallel `apply` pass.)
-@group(0) @binding(1) var<storage, read> g_idx: array<u32>;
-@group(0) @binding(2) var<storage, read> g_meta: array<vec2<u32>>;
-@group(0) @binding(3) var<storage, read> g_seg_end: array<u32>;
-@group(0) @binding(4) var<storage, read> g_mask: array<u32>;
+@group(0) @binding(1) var<storage, read> g_box: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g_idx: array<u32>;
+@group(0) @binding(3) var<storage, read> g_meta: array<vec2<u32>>;
+@group(0) @binding(4) var<storage, read> g_seg_end: array<u32>;
 @group(0) @binding(5) var<storage, read_write> g_removed: array<u32>;
 @group(0) @binding(6) var<storage, read_write> g_out: array<u32>; // [flag, per group: count, max_kept indices]
-@group(0) @binding(7) var<storage, read_write> g_kept: array<u32>; // [count, chunk-local rows kept]
+@group(0) @binding(7) var<storage, read_write> g_state: array<u32>; // [next row to consider]
 
-@compute @workgroup_size(1)
-fn greedy() {
-    let end = min(p.chunk_start + p.chunk_rows, p.s);
-    let end_word = (end - 1u) / 32u;
-    var nk = 0u;
-    for (var row = p.chunk_start; row < end; row++) {
-        if (((g_removed[row / 32u] >> (row % 32u)) & 1u) != 0u) { continue; }
-        let base = 1u + g_meta[row].x * (p.max_kept + 1u);
-        let cnt = g_out[base];
-        g_out[base + 1u + cnt] = g_idx[row];
-        g_out[base] = cnt + 1u;
-        let se = g_seg_end[row];
-        if (se <= row + 1u) { continue; }
-        let lr = row - p.chunk_start;
-        if (cnt + 1u >= p.max_kept) {
-            // The group is full: remove the rest of its segment, a word at a time.
-            let a = row + 1u;
-            let wa = a / 32u;
-            let wb = (se - 1u) / 32u;
-            for (var w = wa; w <= wb; w++) {
-                var m = 0xffffffffu;
-                if (w == wa) { m &= 0xffffffffu << (a % 32u); }
-                if (w == wb && (se % 32u) != 0u) { m &= 0xffffffffu >> (32u - se % 32u); }
-                g_removed[w] |= m;
-            }
-            continue;
-        }
-        g_kept[1u + nk] = lr;
-        nk++;
-        let last = min((se - 1u) / 32u, end_word);
-        for (var w = row / 32u; w <= last; w++) {
-            g_removed[w] |= g_mask[lr * p.words + w];
-        }
-    }
-    g_kept[0] = nk;
-}
-
-// ---- 5c. apply: one thread a word past the chunk ORs in the masks of the rows kept in the chunk ----
-@group(0) @binding(1) var<storage, read> a_kept: array<u32>;
-@group(0) @binding(2) var<storage, read> a_seg_end: array<u32>;
-@group(0) @binding(3) var<storage, read> a_mask: array<u32>;
-@group(0) @binding(4) var<storage, read_write> a_removed: array<u32>;
+var<workgroup> sh_row: u32;
 
 @compute @workgroup_size(256)
-fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let w = (p.chunk_start + p.chunk_rows) / 32u + linear(gid, nwg);
-    if (w >= p.words) { return; }
-    var acc = a_removed[w];
-    let nk = a_kept[0];
-    for (var q = 0u; q < nk; q++) {
-        let lr = a_kept[1u + q];
-        let se = a_seg_end[p.chunk_start + lr];
-        if (w * 32u < se) { acc |= a_mask[lr * p.words + w]; }
+fn greedy(@builtin(local_invocation_index) lid: u32) {
+    var pos = 0u;
+    var end = 0u;
+    if (lid == 0u) {
+        pos = g_state[0];
+        end = min(pos + p.rows, p.s);
     }
-    a_removed[w] = acc;
+    loop {
+        if (lid == 0u) {
+            var found = NONE;
+            loop {
+                if (pos >= end) { break; }
+                let w = pos / 32u;
+                let live = ~g_removed[w] & (0xffffffffu << (pos % 32u));
+                if (live == 0u) { pos = (w + 1u) * 32u; continue; }
+                let r = w * 32u + firstTrailingBit(live);
+                if (r >= end) { pos = end; break; }
+                let base = 1u + g_meta[r].x * (p.max_kept + 1u);
+                let cnt = g_out[base];
+                if (cnt >= p.max_kept) { pos = max(g_seg_end[r], r + 1u); continue; }
+                g_out[base + 1u + cnt] = g_idx[r];
+                g_out[base] = cnt + 1u;
+                pos = r + 1u;
+                found = r;
+                break;
+            }
+            sh_row = found;
+        }
+        let r = workgroupUniformLoad(&sh_row);
+        if (r == NONE) { break; }
+        let se = g_seg_end[r];
+        if (se > r + 1u) {
+            let bi = g_box[r];
+            let ai = max(bi.z - bi.x, 0.0) * max(bi.w - bi.y, 0.0);
+            let w0 = (r + 1u) / 32u;
+            let w1 = (se - 1u) / 32u;
+            // First owned word >= w0.
+            var w = w0 + (lid + GW - w0 % GW) % GW;
+            for (; w <= w1; w += GW) {
+                var m = 0xffffffffu;
+                if (w == w0) { m &= 0xffffffffu << ((r + 1u) % 32u); }
+                if (w == w1 && (se % 32u) != 0u) { m &= 0xffffffffu >> (32u - se % 32u); }
+                let rem = g_removed[w];
+                var live = ~rem & m;
+                var kill = 0u;
+                while (live != 0u) {
+                    let b = firstTrailingBit(live);
+                    live &= live - 1u;
+                    let bj = g_box[w * 32u + b];
+                    let iw = min(bi.z, bj.z) - max(bi.x, bj.x);
+                    let ih = min(bi.w, bj.w) - max(bi.y, bj.y);
+                    // Disjoint boxes have IoU 0: skip the division unless the threshold is negative.
+                    if ((iw <= 0.0 || ih <= 0.0) && p.iou_thr >= 0.0) { continue; }
+                    let inter = max(iw, 0.0) * max(ih, 0.0);
+                    let uni = ai + max(bj.z - bj.x, 0.0) * max(bj.w - bj.y, 0.0) - inter;
+                    if (select(0.0, inter / uni, uni > 0.0) > p.iou_thr) { kill |= 1u << b; }
+                }
+                if (kill != 0u) { g_removed[w] = rem | kill; }
+            }
+        }
+        // Makes the cleared bits visible to thread 0 before its next scan.
+        storageBarrier();
+    }
+    if (lid == 0u) { g_state[0] = pos; }
 }

@@ -4,7 +4,7 @@
 // bilinear samples (sampling_ratio, or ceil(roi size / bins) when it is 0).
 // The bilinear weight of a sample factorises into a row weight and a column weight (axis_w),
 // which the backward uses: it is a gather, one thread an input cell (n, h, w) and 8 channels,
-// looping over the RoIs of image n and over the samples within one cell of (h, w) on each axis;
+// looping over the RoIs listed for its tile (those of image n that may reach it, roi_tiles.wgsl) and over the samples within one cell of (h, w) on each axis;
 // the sum order is fixed (deterministic, no atomics).
 
 struct Params {
@@ -18,8 +18,8 @@ struct Params {
     sampling: u32,
     scale: f32,
     aligned: u32,
-    _pad0: u32,
-    _pad1: u32,
+    tile: u32,     // backward: cells per tile side of the RoI lists
+    tiles_x: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -130,6 +130,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<storage, read> lists: array<u32>;
 
 // Range [lo, hi) of flat sample indices k = bin * g + j whose coordinate may lie within one cell
 // of `cell` (one index of slack each side; axis_w makes the exact decision).
@@ -158,7 +159,11 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let cn = min(CB, p.c - c0);
     var acc: array<f32, 8>;
     for (var k = 0u; k < CB; k++) { acc[k] = 0.0; }
-    for (var r = 0u; r < p.r; r++) {
+    // Only the RoIs listed for this cell's tile (roi_tiles.wgsl), in RoI order.
+    let lb = (n * p.tiles_x * ((p.h + p.tile - 1u) / p.tile) + (hh / p.tile) * p.tiles_x + ww / p.tile) * (p.r + 1u);
+    let nl = lists[lb];
+    for (var q = 0u; q < nl; q++) {
+        let r = lists[lb + 1u + q];
         let roi = load_roi(r);
         if (roi.batch != i32(n)) { continue; }
         let ry = sample_range(roi.sy, roi.bh, roi.gh, p.out_h, hh);

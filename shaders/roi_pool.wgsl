@@ -14,6 +14,10 @@ struct Params {
     out_h: u32,
     out_w: u32,
     scale: f32,
+    tile: u32,     // backward: cells per tile side of the RoI lists
+    tiles_x: u32,
+    _pad0: u32,
+    _pad1: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -93,11 +97,13 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 }
 
 // Backward (gather): one thread an input cell (n, h, w) and CB channels. It loops over the RoIs
-// of image n, over the bins whose cell range holds (h, w), and sums dy where argmax == this cell.
-// Fixed loop order: deterministic, no atomics.
+// listed for its tile (those of image n that may reach the tile, in RoI order; see
+// roi_tiles.wgsl), over the bins whose cell range holds (h, w), and sums dy where argmax == this
+// cell. Fixed loop order: deterministic, no atomics.
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> bamax: array<u32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(5) var<storage, read> lists: array<u32>;
 
 @compute @workgroup_size(256)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -113,7 +119,10 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let cn = min(CB, p.c - c0);
     var acc: array<f32, 8>;
     for (var k = 0u; k < CB; k++) { acc[k] = 0.0; }
-    for (var r = 0u; r < p.r; r++) {
+    let lb = (n * p.tiles_x * ((p.h + p.tile - 1u) / p.tile) + (hh / p.tile) * p.tiles_x + ww / p.tile) * (p.r + 1u);
+    let nl = lists[lb];
+    for (var q = 0u; q < nl; q++) {
+        let r = lists[lb + 1u + q];
         let roi = load_roi(r);
         if (roi.batch != i32(n)) { continue; }
         // Quick reject on the RoI's whole cell range (one cell of slack against rounding).

@@ -9,6 +9,7 @@ pub mod nms;
 pub mod proposals;
 pub mod roi_align;
 pub mod roi_pool;
+pub mod roi_tiles;
 pub mod targets;
 
 pub use anchors::AnchorConfig;

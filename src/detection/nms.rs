@@ -3,16 +3,18 @@
 //! Pipeline (shaders/nms.wgsl), all recorded in the pending encoder with no readback in between:
 //! a rank-by-counting sort inside 512-box chunks plus a binary-search merge (key: group
 //! ascending, score descending, index ascending, so ties are deterministic); an optional
-//! pre-NMS top-k per group (compacting the survivors into `groups x K` slots); then, per chunk
-//! of 512 sorted rows, a mask pass (one thread per row and 32-column word: bit j set when
-//! IoU > threshold; rows already suppressed by earlier chunks are skipped, so the work follows
-//! the kept boxes as in a CPU NMS), a greedy pass on the GPU in a single thread (it walks the
-//! chunk in order, keeps a row unless removed and ORs its mask into the "removed" bits of the
-//! chunk's own columns), and an `apply` pass (one thread per later 32-column word ORs in the
-//! masks of the rows just kept). The single thread stays short on purpose: lavapipe cut an
-//! invocation off after about 65k loop iterations when it did all columns. Only the chunk's
-//! mask rows are stored, so 65,536+ boxes need a few MB, not N^2/8 bytes. No readback
-//! happens inside: the whole sequence is recorded and read back once.
+//! pre-NMS top-k per group (compacting the survivors into `groups x K` slots); an `init` pass
+//! (segment ends, initial "removed" bits); then the greedy pass in a single workgroup. Its
+//! thread 0 walks the sorted slots over the "removed" bits a word at a time and records each
+//! kept box; all threads then clear, in the 32-slot words they own, the live later boxes of the
+//! same group that the kept box overlaps above the threshold. As in the CPU loop, IoUs are only
+//! computed between kept rows and still-live columns (bit scan over the live bits, an interval
+//! test before the division), so the work follows N x kept rather than N^2, and no N x N mask
+//! is ever stored (65,536+ boxes need a few KB of bits). A greedy pass is sequential by
+//! nature: one workgroup, two barriers per kept box. Lavapipe ends an invocation after 65,535
+//! loop iterations (one counter for all its loops), so the greedy pass is split into
+//! dispatches that each consider a bounded stretch of rows (about 800 at 12,000 boxes) and
+//! hand thread 0's position on in a one-word buffer; dispatches after the end return at once.
 //!
 //! Batching: every box carries a group id (image x class, dense in `0..num_groups`); the sort
 //! makes each group a contiguous segment and masks only compare boxes of one segment. This is
@@ -30,8 +32,17 @@ use super::boxes::{box_rows, BoxF};
 
 static SHADER: Shader = shader!("nms");
 
-/// Rows of sorted boxes handled by one mask + greedy pass.
-const CHUNK_ROWS: usize = 512;
+/// Threads of the greedy workgroup (`GW` in the shader).
+const GREEDY_THREADS: usize = 256;
+/// Loop iterations one greedy dispatch may spend (lavapipe's limit is 65,535).
+const GREEDY_LOOP_BUDGET: usize = 60_000;
+/// Most slots (boxes entering the greedy pass) per call: beyond it the greedy pass needs too
+/// many dispatches under lavapipe's loop limit.
+pub const MAX_SLOTS: usize = 1 << 20;
+
+/// The top-k selection runs when N is at least this many times the pre-NMS top-k (below that,
+/// sorting everything costs about as much as selecting first).
+const SELECT_FACTOR: usize = 4;
 
 /// NMS settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,11 +81,11 @@ struct Params {
     topk: u32,
     max_kept: u32,
     words: u32,
-    chunk_start: u32,
-    chunk_rows: u32,
+    shift: u32,
+    rows: u32,
     iou_thr: f32,
     score_thr: f32,
-    _pad: u32,
+    indirect: u32,
 }
 
 /// An NMS result still on the GPU: u32 buffer `[1 + groups * (max_kept + 1)]` = NaN flag, then
@@ -142,8 +153,11 @@ pub fn nms_gpu(
     if n == 0 || slots == 0 || max_kept == 0 || num_groups == 0 {
         return Ok(res);
     }
-    if n >= (1 << 31) || slots >= (1 << 31) {
-        return Err(Error::invalid("nms", format!("{n} boxes is too many")));
+    if n >= (1 << 31) || slots > MAX_SLOTS {
+        return Err(Error::invalid(
+            "nms",
+            format!("{n} boxes ({slots} after the pre-NMS top-k) is too many, at most {MAX_SLOTS}"),
+        ));
     }
     let words = slots.div_ceil(32);
     let mut p = Params {
@@ -154,20 +168,59 @@ pub fn nms_gpu(
         topk: if cfg.pre_top_k.is_some() { topk as u32 } else { 0 },
         max_kept: max_kept as u32,
         words: words as u32,
-        chunk_start: 0,
-        chunk_rows: CHUNK_ROWS as u32,
+        shift: 0,
+        rows: 0,
         iou_thr: cfg.iou_threshold,
         score_thr: cfg.score_threshold,
-        _pad: 0,
+        indirect: 0,
     };
     let gids = groups.map_or(scores, |g| g.0); // unread when has_groups == 0
+                                               // With a pre-NMS top-k well below N, select each group's candidates first (radix select on
+                                               // the score bits) so that only about groups x K boxes are sorted.
+    let cand = if topk > 0 && topk * SELECT_FACTOR <= n {
+        let hist = gpu.zeros(&[num_groups * 256], DType::U32)?;
+        let sel = gpu.empty("nms", &[num_groups * 2], DType::U32)?;
+        for shift in [24u32, 16, 8] {
+            p.shift = shift;
+            gpu.dispatch(
+                "nms_select",
+                &SHADER,
+                "sel_hist",
+                &p,
+                &[Arg::R(scores), Arg::R(gids), Arg::R(&sel), Arg::W(&hist), Arg::W(&res.out)],
+                grid_1d(n, 256),
+            )?;
+            gpu.dispatch(
+                "nms_select",
+                &SHADER,
+                "sel_pick",
+                &p,
+                &[Arg::W(&hist), Arg::W(&sel)],
+                grid_1d(num_groups, 64),
+            )?;
+        }
+        let cand = gpu.zeros(&[1 + n], DType::U32)?;
+        gpu.dispatch(
+            "nms_select",
+            &SHADER,
+            "sel_compact",
+            &p,
+            &[Arg::R(scores), Arg::R(gids), Arg::R(&sel), Arg::W(&cand)],
+            grid_1d(n, 256),
+        )?;
+        p.indirect = 1;
+        Some(cand)
+    } else {
+        None
+    };
+    let cand_arg = cand.as_ref().unwrap_or(scores); // unread when indirect == 0
     let perm = gpu.empty("nms", &[2 * n], DType::U32)?;
     gpu.dispatch(
         "nms_sort",
         &SHADER,
         "sort_local",
         &p,
-        &[Arg::R(scores), Arg::R(gids), Arg::W(&perm), Arg::W(&res.out)],
+        &[Arg::R(scores), Arg::R(gids), Arg::W(&perm), Arg::W(&res.out), Arg::R(cand_arg)],
         grid_1d(n, 256),
     )?;
     let sidx = gpu.empty("nms", &[n], DType::U32)?;
@@ -178,7 +231,16 @@ pub fn nms_gpu(
         &SHADER,
         "sort_merge",
         &p,
-        &[Arg::R(scores), Arg::R(gids), Arg::R(&perm), Arg::R(boxes), Arg::W(&sidx), Arg::W(&sbox), Arg::W(&smeta)],
+        &[
+            Arg::R(scores),
+            Arg::R(gids),
+            Arg::R(&perm),
+            Arg::R(boxes),
+            Arg::W(&sidx),
+            Arg::W(&sbox),
+            Arg::W(&smeta),
+            Arg::R(cand_arg),
+        ],
         grid_1d(n, 256),
     )?;
     let (cidx, cbox, cmeta) = if cfg.pre_top_k.is_some() {
@@ -207,46 +269,28 @@ pub fn nms_gpu(
         &[Arg::R(&smeta), Arg::R(&cmeta), Arg::W(&seg_end), Arg::W(&removed)],
         grid_1d(words, 256),
     )?;
-    let mask = gpu.empty("nms", &[CHUNK_ROWS * words], DType::U32)?;
-    let kept = gpu.empty("nms", &[CHUNK_ROWS + 1], DType::U32)?;
-    for start in (0..slots).step_by(CHUNK_ROWS) {
-        p.chunk_start = start as u32;
-        let span = words - start / 32;
-        gpu.dispatch(
-            "nms_mask",
-            &SHADER,
-            "mask",
-            &p,
-            &[Arg::R(&cbox), Arg::R(&seg_end), Arg::R(&removed), Arg::W(&mask)],
-            grid_1d(CHUNK_ROWS * span, 256),
-        )?;
+    // Lavapipe stops an invocation after 65,535 loop iterations (all loops together): bound the
+    // rows one greedy dispatch considers by the worst case per row (every owned word, every bit).
+    let owned = words.div_ceil(GREEDY_THREADS);
+    p.rows = (GREEDY_LOOP_BUDGET / (owned * 34 + 3)).max(1) as u32;
+    let state = gpu.zeros(&[1], DType::U32)?;
+    for _ in 0..slots.div_ceil(p.rows as usize) {
         gpu.dispatch(
             "nms_greedy",
             &SHADER,
             "greedy",
             &p,
             &[
+                Arg::R(&cbox),
                 Arg::R(&cidx),
                 Arg::R(&cmeta),
                 Arg::R(&seg_end),
-                Arg::R(&mask),
                 Arg::W(&removed),
                 Arg::W(&res.out),
-                Arg::W(&kept),
+                Arg::W(&state),
             ],
             [1, 1, 1],
         )?;
-        let rest = words.saturating_sub((start + CHUNK_ROWS) / 32);
-        if rest > 0 {
-            gpu.dispatch(
-                "nms_apply",
-                &SHADER,
-                "apply",
-                &p,
-                &[Arg::R(&kept), Arg::R(&seg_end), Arg::R(&mask), Arg::W(&removed)],
-                grid_1d(rest, 256),
-            )?;
-        }
     }
     Ok(res)
 }

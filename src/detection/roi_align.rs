@@ -9,7 +9,8 @@
 //!
 //! Backward (gather formulation): the bilinear weight of a sample factorises into a row weight
 //! and a column weight. One thread per input cell `(n, h, w)` and 8 channels loops over the RoIs
-//! of image `n`, over the sample rows and columns that fall within one cell of `(h, w)` (found
+//! listed for its 8x8-cell tile ([`super::roi_tiles`]: RoIs of image `n` that may reach it, in
+//! RoI order), over the sample rows and columns that fall within one cell of `(h, w)` (found
 //! by arithmetic on the regular sample grid, then decided exactly by recomputing the weight),
 //! and sums `dy * w_row * w_col / count`. Fixed order: deterministic and free of float atomics.
 
@@ -19,6 +20,7 @@ use crate::shader;
 use crate::tensor::{DType, Tensor};
 
 use super::roi_pool::{nchw, roi_rows};
+use super::roi_tiles::{self, TileGeometry};
 
 static SHADER: Shader = shader!("roi_align");
 const CB: usize = 8;
@@ -57,8 +59,8 @@ struct Params {
     sampling: u32,
     scale: f32,
     aligned: u32,
-    _pad0: u32,
-    _pad1: u32,
+    tile: u32,
+    tiles_x: u32,
 }
 
 fn params(op: &str, shape: [usize; 4], r: usize, cfg: &RoiAlignConfig) -> Result<Params> {
@@ -80,8 +82,8 @@ fn params(op: &str, shape: [usize; 4], r: usize, cfg: &RoiAlignConfig) -> Result
         sampling: cfg.sampling_ratio as u32,
         scale: cfg.spatial_scale,
         aligned: cfg.aligned as u32,
-        _pad0: 0,
-        _pad1: 0,
+        tile: 0,
+        tiles_x: 0,
     })
 }
 
@@ -117,10 +119,25 @@ pub fn roi_align_backward(
     if dy.shape() != [r, shape[1], cfg.out_h, cfg.out_w] {
         return Err(Error::shape(op, format!("dy {:?} for {r} RoIs, {cfg:?}", dy.shape())));
     }
-    let p = params(op, shape, r, cfg)?;
+    let mut p = params(op, shape, r, cfg)?;
     let dx = gpu.empty(op, input_shape, DType::F32)?;
+    if dx.numel() == 0 {
+        return Ok(dx);
+    }
+    let offset = if cfg.aligned { 0.5 } else { 0.0 };
+    let geo = TileGeometry { scale: cfg.spatial_scale, offset, min1: !cfg.aligned };
+    let tl = roi_tiles::build(gpu, rois, shape[0], shape[2], shape[3], geo)?;
+    p.tile = tl.tile as u32;
+    p.tiles_x = tl.tiles_x as u32;
     let threads = shape[0] * shape[1].div_ceil(CB) * shape[2] * shape[3];
-    gpu.dispatch(op, &SHADER, "backward", &p, &[Arg::R(rois), Arg::R(dy), Arg::W(&dx)], grid_1d(threads, 256))?;
+    gpu.dispatch(
+        op,
+        &SHADER,
+        "backward",
+        &p,
+        &[Arg::R(rois), Arg::R(dy), Arg::W(&dx), Arg::R(&tl.lists)],
+        grid_1d(threads, 256),
+    )?;
     Ok(dx)
 }
 

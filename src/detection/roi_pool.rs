@@ -9,14 +9,18 @@
 //! [`NO_ARGMAX`]. Ties go to the first cell in row-major order. A RoI whose batch index is not
 //! in `0..N` outputs zeros.
 //!
-//! Backward is a gather: one thread per input cell (and 8 channels) loops over the RoIs of its
-//! image and the bins that hold it, summing `dy` where the stored argmax is that cell. The sum
-//! order is fixed, so it is deterministic and needs no float atomics.
+//! Backward is a gather: one thread per input cell (and 8 channels) loops over the RoIs listed
+//! for its 8x8-cell tile ([`super::roi_tiles`]: built on the GPU by one extra dispatch, RoIs of
+//! its image that may reach the tile, in RoI order) and the bins that hold the cell, summing
+//! `dy` where the stored argmax is that cell. The sum order is fixed, so it is deterministic and
+//! needs no float atomics.
 
 use crate::error::{Error, Result};
 use crate::gpu::{grid_1d, Arg, Gpu, Shader};
 use crate::shader;
 use crate::tensor::{DType, Tensor};
+
+use super::roi_tiles::{self, TileGeometry};
 
 static SHADER: Shader = shader!("roi_pool");
 
@@ -39,6 +43,10 @@ struct Params {
     out_h: u32,
     out_w: u32,
     scale: f32,
+    tile: u32,
+    tiles_x: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 /// Checks `rois` is `[R, 5]` f32 and returns R.
@@ -105,6 +113,10 @@ fn params(n: usize, c: usize, h: usize, w: usize, r: usize, out_h: usize, out_w:
         out_h: out_h as u32,
         out_w: out_w as u32,
         scale,
+        tile: 0,
+        tiles_x: 0,
+        _pad0: 0,
+        _pad1: 0,
     }
 }
 
@@ -129,14 +141,21 @@ pub fn roi_pool_backward(
     }
     check_out("roi_pool_backward", ds[2], ds[3], spatial_scale)?;
     let dx = gpu.empty("roi_pool_backward", input_shape, DType::F32)?;
-    let p = params(n, c, h, w, r, ds[2], ds[3], spatial_scale);
+    if h == 0 || w == 0 || dx.numel() == 0 {
+        return Ok(dx);
+    }
+    let geo = TileGeometry { scale: spatial_scale, offset: 0.0, min1: false };
+    let tl = roi_tiles::build(gpu, rois, n, h, w, geo)?;
+    let mut p = params(n, c, h, w, r, ds[2], ds[3], spatial_scale);
+    p.tile = tl.tile as u32;
+    p.tiles_x = tl.tiles_x as u32;
     let threads = n * c.div_ceil(CB) * h * w;
     gpu.dispatch(
         "roi_pool_backward",
         &SHADER,
         "backward",
         &p,
-        &[Arg::R(rois), Arg::R(dy), Arg::R(argmax), Arg::W(&dx)],
+        &[Arg::R(rois), Arg::R(dy), Arg::R(argmax), Arg::W(&dx), Arg::R(&tl.lists)],
         grid_1d(threads, 256),
     )?;
     Ok(dx)

@@ -26,6 +26,7 @@ mod proposals;
 mod reduce;
 mod roi_align;
 mod roi_pool;
+mod roi_tiles;
 mod sgd;
 mod shaders;
 mod targets;

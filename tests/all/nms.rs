@@ -142,3 +142,52 @@ fn nms_records_one_readback() {
     nms(&g, &tb, &ts, &NmsConfig::iou(0.5)).unwrap();
     assert_eq!(g.stats().readbacks - before.readbacks, 1);
 }
+
+#[test]
+fn pre_top_k_selection_with_ties_small_groups_and_dropped_ids() {
+    // pre_top_k well below N takes the radix-select path: check it on equal scores (every box a
+    // tie at the threshold), a group with fewer boxes than k, ids past num_groups (dropped),
+    // negative and -inf scores.
+    let g = gpu();
+    let mut r = rng(35);
+    let (b, mut s) = clustered(&mut r, 3000, 150, 400.0);
+    for (i, v) in s.iter_mut().enumerate() {
+        *v = match i % 7 {
+            0 => f32::NEG_INFINITY,
+            1 => -*v,
+            2 => 0.5,
+            _ => *v,
+        };
+    }
+    let groups: Vec<u32> = (0..b.len())
+        .map(|i| {
+            if i % 50 == 0 {
+                2
+            } else if i % 11 == 0 {
+                9
+            } else {
+                (i % 2) as u32
+            }
+        })
+        .collect();
+    let tb = boxes::upload(&g, &b).unwrap();
+    let ts = g.upload(&[s.len()], &s).unwrap();
+    let tg = g.upload_u32(&[groups.len()], &groups).unwrap();
+    for cfg in [
+        NmsConfig { pre_top_k: Some(100), ..NmsConfig::iou(0.5) },
+        NmsConfig { pre_top_k: Some(700), max_kept: Some(50), score_threshold: 0.1, ..NmsConfig::iou(0.6) },
+    ] {
+        let got = batched_nms(&g, &tb, &ts, &tg, 3, &cfg).unwrap();
+        assert_eq!(got, cpu::batched_nms(&b, &s, &groups, 3, &cfg).unwrap(), "{cfg:?}");
+    }
+    // All scores equal: ties broken by index.
+    let eq = vec![0.25; b.len()];
+    let cfg = NmsConfig { pre_top_k: Some(300), ..NmsConfig::iou(0.5) };
+    assert_eq!(run(&g, &b, &eq, &cfg), cpu::nms(&b, &eq, &cfg).unwrap());
+    // A NaN is still reported when it is not among the candidates.
+    let mut bad = s.clone();
+    bad[5] = f32::NAN;
+    let tbad = g.upload(&[bad.len()], &bad).unwrap();
+    let e = nms(&g, &tb, &tbad, &cfg).unwrap_err().to_string();
+    assert!(e.contains("NaN"), "{e}");
+}

@@ -133,3 +133,15 @@ fn gradient_matches_finite_differences() {
         assert!(e < 1e-5, "roi_align gradient rel err {e:e} ({cfg:?})");
     }
 }
+
+#[test]
+fn backward_across_many_tiles_for_both_alignments() {
+    // A 37x45 map is 5x6 tiles of 8x8 cells: the backward walks per-tile RoI lists.
+    let mut r = rng(56);
+    let mut rois = random_rois(&mut r, 2, 60, 340.0);
+    rois.extend([7.0, 10.0, 10.0, 50.0, 50.0]); // invalid batch index: no gradient
+    for aligned in [true, false] {
+        let cfg = RoiAlignConfig { spatial_scale: 0.125, aligned, ..Default::default() };
+        check([2, 9, 37, 45], &rois, &cfg, 57);
+    }
+}

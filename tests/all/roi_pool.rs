@@ -153,3 +153,13 @@ fn gradient_matches_finite_differences() {
     let e = grad_rel_err(&analytic, &numeric);
     assert!(e < 1e-5, "roi_pool gradient rel err {e:e}");
 }
+
+#[test]
+fn backward_across_many_tiles_with_invalid_and_non_finite_rois() {
+    // A 37x45 map is 5x6 tiles of 8x8 cells: the backward walks per-tile RoI lists.
+    let mut r = rng(28);
+    let mut rois = random_rois(&mut r, 2, 60, 340.0);
+    // An invalid batch index (no gradient).
+    rois.extend([5.0, 10.0, 10.0, 50.0, 50.0]);
+    check([2, 9, 37, 45], &rois, 7, 7, 0.125, 29);
+}
