@@ -1,5 +1,6 @@
 //! Criterion benches of clustering: one k-means iteration (assign + update) on 32,768 x 512 features
-//! for k = 8 and 64 on the GPU engine beside the CPU reference, and feature extraction patches/s.
+//! for k = 8 and 64 on the GPU engine beside the CPU reference, and feature extraction patches/s beside
+//! its f64 CPU reference. `cargo bench --bench cluster --profile dev` (a few minutes on 2 cores).
 
 use std::time::Duration;
 
@@ -40,5 +41,23 @@ fn kmeans_iteration(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kmeans_iteration);
+/// Patches per timed extraction.
+const PATCHES: usize = 128;
+
+fn feature_extraction(c: &mut Criterion) {
+    use deeplesion::cluster::features::{FeatureConfig, FeatureNet};
+    let gpu = Gpu::new(GpuOptions::default()).expect("an adapter");
+    let cfg = FeatureConfig::default();
+    let net = FeatureNet::new(&gpu, &cfg, 3, 64).expect("net");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let px: Vec<f32> = (0..PATCHES * 3 * 64 * 64).map(|_| rng.gen_range(0.0f32..1.0)).collect();
+    let mut g = c.benchmark_group(format!("feature_extraction_{PATCHES}x3x64x64_width{}", cfg.width));
+    g.measurement_time(Duration::from_secs(3)).sample_size(10).throughput(Throughput::Elements(PATCHES as u64));
+    // extract() reads each batch's features back, so every timed call ends synchronised.
+    g.bench_function("gpu", |b| b.iter(|| net.extract(&gpu, &px, &|_| {}).expect("extract")));
+    g.bench_function("cpu_reference", |b| b.iter(|| net.cpu_extract(&gpu, &px).expect("cpu")));
+    g.finish();
+}
+
+criterion_group!(benches, kmeans_iteration, feature_extraction);
 criterion_main!(benches);

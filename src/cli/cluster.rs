@@ -37,6 +37,19 @@ pub struct ClusterArgs {
     /// Conv blocks (each but the last halves the map).
     #[arg(long, default_value_t = 4)]
     pub blocks: usize,
+    /// Spatial pooling of the last conv block: CELLS x CELLS average-pooled regions (1 = global).
+    #[arg(long, default_value_t = 1)]
+    pub pool_cells: usize,
+    /// Feature normalisation before k-means: l2, standardize (per-dimension z-score) or none.
+    #[arg(long, default_value = "l2")]
+    pub feature_norm: deeplesion::cluster::features::FeatureNorm,
+    /// Re-cluster every round with fresh k-means++ restarts instead of starting from the previous
+    /// round's clusters.
+    #[arg(long)]
+    pub fresh_kmeans: bool,
+    /// Classifier learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f32,
     /// Patch side in pixels.
     #[arg(long, default_value_t = 64)]
     pub patch: usize,
@@ -87,6 +100,10 @@ pub fn run(adapter: Option<&str>, a: ClusterArgs) -> anyhow::Result<()> {
     cfg.ldpo.features.width = a.width;
     cfg.ldpo.features.blocks = a.blocks;
     cfg.ldpo.features.seed = a.seed;
+    cfg.ldpo.features.pool_cells = a.pool_cells;
+    cfg.ldpo.features.norm = a.feature_norm;
+    cfg.ldpo.features.lr = a.lr;
+    cfg.ldpo.warm_start = !a.fresh_kmeans;
     cfg.ldpo.pretrained = a.pretrained;
     cfg.ldpo.seed = a.seed;
     let mp = indicatif::MultiProgress::new();

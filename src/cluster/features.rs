@@ -28,6 +28,35 @@ pub struct FeatureConfig {
     pub weight_decay: f32,
     /// Weight seed (round 0 uses these random weights unless ImageNet-style weights are loaded).
     pub seed: u64,
+    /// Spatial pooling of the last block: `cells x cells` average-pooled regions (1 = global average
+    /// pooling, the layout; 2 keeps where in the patch a response is: lesion vs context).
+    pub pool_cells: usize,
+    /// How feature vectors are normalised before k-means.
+    pub norm: FeatureNorm,
+}
+
+/// Normalisation of the pooled features before clustering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FeatureNorm {
+    /// Each vector divided by its L2 norm (cosine geometry; drops the response magnitude).
+    L2,
+    /// Each dimension shifted and scaled to zero mean and unit variance over the lesions (keeps
+    /// magnitude; no dimension dominates by its scale).
+    Standardize,
+    /// Pooled values as they are.
+    None,
+}
+
+impl std::str::FromStr for FeatureNorm {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "l2" => Ok(FeatureNorm::L2),
+            "standardize" | "zscore" => Ok(FeatureNorm::Standardize),
+            "none" => Ok(FeatureNorm::None),
+            _ => Err(format!("feature norm '{s}': expected l2, standardize or none")),
+        }
+    }
 }
 
 impl Default for FeatureConfig {
@@ -41,6 +70,8 @@ impl Default for FeatureConfig {
             momentum: 0.9,
             weight_decay: 5e-4,
             seed: 0,
+            pool_cells: 1,
+            norm: FeatureNorm::L2,
         }
     }
 }
@@ -63,8 +94,11 @@ pub struct FeatureNet {
 impl FeatureNet {
     /// A randomly initialised network for `channels x size x size` patches.
     pub fn new(gpu: &Gpu, cfg: &FeatureConfig, channels: usize, size: usize) -> Result<FeatureNet> {
-        if cfg.width == 0 || cfg.blocks == 0 || cfg.convs_per_block == 0 || cfg.batch == 0 {
-            return Err(Error::invalid("features", "width, blocks, convs_per_block and batch must be positive"));
+        if cfg.width == 0 || cfg.blocks == 0 || cfg.convs_per_block == 0 || cfg.batch == 0 || cfg.pool_cells == 0 {
+            return Err(Error::invalid(
+                "features",
+                "width, blocks, convs_per_block, batch and pool_cells must be positive",
+            ));
         }
         let pools = cfg.blocks - 1;
         if size >> pools == 0 || !size.is_multiple_of(1 << pools) {
@@ -87,10 +121,17 @@ impl FeatureNet {
                 body = body.add(MaxPool2d { kernel: 2, stride: 2, pad: 0 });
             }
         }
+        let last_side = size >> pools;
+        if cfg.pool_cells > last_side || !last_side.is_multiple_of(cfg.pool_cells) {
+            return Err(Error::invalid(
+                "features",
+                format!("pool_cells {} does not divide the last block's {last_side}x{last_side} maps", cfg.pool_cells),
+            ));
+        }
         Ok(FeatureNet {
             store,
             body,
-            feat_dim: cin,
+            feat_dim: cin * cfg.pool_cells * cfg.pool_cells,
             last_side: size >> pools,
             channels,
             size,
@@ -123,14 +164,17 @@ impl FeatureNet {
         Ok(loaded)
     }
 
-    /// Global average pooling `[N, C, H, W]` to `[N, C]` as a matmul with a constant 1/(HW) column
-    /// (differentiable through the tape's matmul).
-    fn gap(&self, tape: &Tape, x: &Var) -> Result<Var> {
-        let (n, c, hw) = (x.shape()[0], x.shape()[1], x.shape()[2] * x.shape()[3]);
-        let flat = tape.reshape(x, &[n * c, hw])?;
-        let ones = tape.gpu().upload(&[hw, 1], &vec![1.0 / hw as f32; hw])?;
-        let pooled = tape.matmul(&flat, &tape.input(&ones), false, false)?;
-        tape.reshape(&pooled, &[n, c])
+    /// Average pooling of `[N, C, H, W]` over `cells x cells` regions to `[N, C * cells^2]` (channel
+    /// major), as a matmul with a constant `[HW, cells^2]` matrix of 1/(region area) entries;
+    /// `cells = 1` is global average pooling (differentiable through the tape's matmul).
+    fn pool(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let g = self.cfg.pool_cells;
+        let flat = tape.reshape(x, &[n * c, h * w])?;
+        let m = pool_matrix(h, w, g);
+        let pm = tape.gpu().upload(&[h * w, g * g], &m)?;
+        let pooled = tape.matmul(&flat, &tape.input(&pm), false, false)?;
+        tape.reshape(&pooled, &[n, c * g * g])
     }
 
     fn batch_input(&self, gpu: &Gpu, patches: &[f32], idx: &[usize]) -> Result<crate::tensor::Tensor> {
@@ -143,7 +187,8 @@ impl FeatureNet {
         gpu.upload(&[idx.len(), self.channels, self.size, self.size], &host)
     }
 
-    /// L2-normalised GAP features of every patch (`n x feat_dim`, row-major).
+    /// Pooled features of every patch, L2-normalised per row when `norm` is L2 (standardisation needs
+    /// all rows: `normalize::standardize` after this) (`n x feat_dim`, row-major).
     pub fn extract(&self, gpu: &Gpu, patches: &[f32], progress: &dyn Fn(usize)) -> Result<Vec<f32>> {
         let per = self.channels * self.size * self.size;
         let n = patches.len() / per;
@@ -155,11 +200,70 @@ impl FeatureNet {
                 let tape = Tape::no_grad(gpu);
                 let x = tape.input(&self.batch_input(gpu, patches, chunk)?);
                 let h = self.body.forward(&tape, &self.store, &x)?;
-                let f = self.gap(&tape, &h)?;
-                normalize::l2_rows(gpu, f.value())?
+                let f = self.pool(&tape, &h)?;
+                match self.cfg.norm {
+                    FeatureNorm::L2 => normalize::l2_rows(gpu, f.value())?,
+                    _ => f.value().clone(),
+                }
             };
             out.extend(feats.to_vec(gpu)?);
             progress(chunk.len());
+        }
+        Ok(out)
+    }
+
+    /// CPU reference of `extract` (f64, weights read back from the GPU): the same convs, ReLUs,
+    /// max-pools, region pooling and (for `FeatureNorm::L2`) row normalisation.
+    pub fn cpu_extract(&self, gpu: &Gpu, patches: &[f32]) -> Result<Vec<f32>> {
+        use crate::ops::conv2d::{cpu as conv, Conv2dParams};
+        use crate::ops::maxpool::{cpu as pool, MaxPool2dParams};
+        let per = self.channels * self.size * self.size;
+        let n = patches.len() / per;
+        let mut x: Vec<f64> = patches.iter().map(|&v| 2.0 * v as f64 - 1.0).collect();
+        let (mut c, mut side) = (self.channels, self.size);
+        for b in 0..self.cfg.blocks {
+            for j in 0..self.cfg.convs_per_block {
+                let get = |what: &str| -> Result<Vec<f64>> {
+                    let name = format!("conv{}_{}.{what}", b + 1, j + 1);
+                    let id = self.store.id(&name).ok_or_else(|| Error::invalid("features", format!("no {name}")))?;
+                    Ok(self.store.get(id).value.to_vec(gpu)?.iter().map(|&v| v as f64).collect())
+                };
+                let (w, bias) = (get("weight")?, get("bias")?);
+                let cout = bias.len();
+                x = conv::forward(
+                    &x,
+                    [n, c, side, side],
+                    &w,
+                    [cout, c, 3, 3],
+                    Some(&bias),
+                    Conv2dParams { stride: 1, pad: 1 },
+                );
+                x.iter_mut().for_each(|v| *v = v.max(0.0));
+                c = cout;
+            }
+            if b + 1 < self.cfg.blocks {
+                x = pool::forward(&x, [n, c, side, side], MaxPool2dParams { kernel: 2, stride: 2, pad: 0 }).0;
+                side /= 2;
+            }
+        }
+        let g = self.cfg.pool_cells;
+        let m = pool_matrix(side, side, g);
+        let mut out = Vec::with_capacity(n * self.feat_dim);
+        for i in 0..n {
+            let mut row = vec![0.0f64; c * g * g];
+            for ch in 0..c {
+                let plane = &x[(i * c + ch) * side * side..(i * c + ch + 1) * side * side];
+                for (p, v) in plane.iter().enumerate() {
+                    for r in 0..g * g {
+                        row[ch * g * g + r] += v * m[p * g * g + r] as f64;
+                    }
+                }
+            }
+            if self.cfg.norm == FeatureNorm::L2 {
+                let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt().max(normalize::EPS as f64);
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+            out.extend(row.iter().map(|&v| v as f32));
         }
         Ok(out)
     }
@@ -199,7 +303,7 @@ impl FeatureNet {
                     let y: Vec<u32> = chunk.iter().map(|&i| labels[i]).collect();
                     let yt = gpu.upload_u32(&[chunk.len()], &y)?;
                     let h = self.body.forward(&tape, &self.store, &x)?;
-                    let f = self.gap(&tape, &h)?;
+                    let f = self.pool(&tape, &h)?;
                     let logits = head.forward(&tape, &self.store, &f)?;
                     let loss = tape.softmax_ce(&logits, &yt, None, None)?;
                     let grads = tape.backward(&loss)?;
@@ -218,4 +322,18 @@ impl FeatureNet {
         }
         Ok(epoch_losses)
     }
+}
+
+/// `[h*w, cells^2]` pooling weights: pixel (y, x) belongs to region (y / (h/cells), x / (w/cells)).
+pub fn pool_matrix(h: usize, w: usize, cells: usize) -> Vec<f32> {
+    let (rh, rw) = (h / cells, w / cells);
+    let inv = 1.0 / (rh * rw) as f32;
+    let mut m = vec![0.0f32; h * w * cells * cells];
+    for y in 0..h {
+        for x in 0..w {
+            let r = (y / rh).min(cells - 1) * cells + (x / rw).min(cells - 1);
+            m[(y * w + x) * cells * cells + r] = inv;
+        }
+    }
+    m
 }

@@ -3,7 +3,7 @@
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::features::{FeatureConfig, FeatureNet};
+use super::features::{FeatureConfig, FeatureNet, FeatureNorm};
 use super::kmeans::{self, KMeansConfig, KMeansResult};
 use super::metrics::{self, Confusion, Scores};
 use super::patches::Patches;
@@ -35,6 +35,10 @@ pub struct LdpoConfig {
     pub features: FeatureConfig,
     /// Safetensors weights for round 0 instead of random ones.
     pub pretrained: Option<std::path::PathBuf>,
+    /// Rounds after 0 start k-means from the previous round's clusters (their means in the new
+    /// features) instead of fresh k-means++ restarts, so a cluster only moves when the new features
+    /// move it (and the change fraction measures refinement, not restart noise).
+    pub warm_start: bool,
     /// Points used for the silhouette of a k sweep.
     pub silhouette_sample: usize,
     pub seed: u64,
@@ -50,6 +54,7 @@ impl Default for LdpoConfig {
             kmeans: KMeansConfig { restarts: 3, ..KMeansConfig::default() },
             features: FeatureConfig::default(),
             pretrained: None,
+            warm_start: true,
             silhouette_sample: 1000,
             seed: 0,
         }
@@ -143,6 +148,24 @@ fn cluster(gpu: &Gpu, x: &[f32], n: usize, d: usize, k: usize, cfg: &KMeansConfi
     kmeans::fit(gpu, x, n, d, &KMeansConfig { k, ..cfg.clone() })
 }
 
+/// k-means on `x` started from the means of `prev`'s clusters in these features (computed by the GPU
+/// update kernel; a cluster left empty starts at point c).
+fn cluster_from(gpu: &Gpu, x: &[f32], n: usize, d: usize, prev: &[u32], cfg: &KMeansConfig) -> Result<KMeansResult> {
+    use kmeans::LloydStep;
+    let k = cfg.k;
+    kmeans::validate(x, n, d, k)?;
+    if prev.len() != n || prev.iter().any(|&l| l as usize >= k) {
+        return Err(Error::invalid("kmeans", format!("{} previous labels in 0..{k} for {n} points", prev.len())));
+    }
+    let pts = kmeans::GpuPoints::upload(gpu, x, n, d)?;
+    let mut step = kmeans::GpuLloyd::new(gpu, &pts, &x[..k * d], k)?;
+    step.update(&kmeans::Groups::from_labels(prev, &vec![0.0; n], k))?;
+    let init = step.centroids()?;
+    let mut res = kmeans::lloyd(&mut kmeans::GpuLloyd::new(gpu, &pts, &init, k)?, n, k, cfg)?;
+    res.restart = 0;
+    Ok(res)
+}
+
 /// Picks k: fixed, or the highest silhouette on a seeded sample of the round-0 features.
 fn choose_k(gpu: &Gpu, feats: &[f32], n: usize, d: usize, cfg: &LdpoConfig) -> Result<(usize, String)> {
     match cfg.k {
@@ -228,7 +251,14 @@ pub fn run(
         let pb = bar(mp, n as u64, what);
         let f = net.extract(gpu, &patches.pixels, &|c| pb.inc(c as u64))?;
         pb.finish();
-        Ok(f)
+        Ok(match cfg.features.norm {
+            // Needs every lesion's features at once (per-dimension statistics over the set).
+            FeatureNorm::Standardize => {
+                let t = gpu.upload(&[n, net.feat_dim], &f)?;
+                super::normalize::standardize_cols(gpu, &t)?.to_vec(gpu)?
+            }
+            _ => f,
+        })
     };
     let feats0 = extract(&net, "round 0 features")?;
     let (k, k_reason) = choose_k(gpu, &feats0, n, d, cfg)?;
@@ -267,7 +297,11 @@ pub fn run(
             })?;
         pb.finish();
         let feats = extract(&net, &format!("round {r} features"))?;
-        let mut next = cluster(gpu, &feats, n, d, k, &cfg.kmeans)?;
+        let mut next = if cfg.warm_start {
+            cluster_from(gpu, &feats, n, d, &res.labels, &KMeansConfig { k, ..cfg.kmeans.clone() })?
+        } else {
+            cluster(gpu, &feats, n, d, k, &cfg.kmeans)?
+        };
         // Renumber the new clusters to the old ones so labels (and the change fraction) are comparable.
         let prev: Vec<usize> = res.labels.iter().map(|&l| l as usize).collect();
         let cur: Vec<usize> = next.labels.iter().map(|&l| l as usize).collect();

@@ -5,6 +5,7 @@ mod autograd;
 mod boxes;
 mod cli_info;
 mod cluster;
+mod cluster_cli;
 mod conv2d;
 mod data_cli;
 mod data_preprocess;
