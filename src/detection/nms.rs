@@ -1,8 +1,9 @@
-//! Non-maximum suppression on the GPU (sort, 32-box IoU bitmasks, greedy pass), batched over groups; CPU reference.
+//! Non-maximum suppression on the GPU (radix sort, greedy pass over 32-box "removed" bit words), batched over groups; CPU reference.
 //!
 //! Pipeline (shaders/nms.wgsl), all recorded in the pending encoder with no readback in between:
-//! a rank-by-counting sort inside 512-box chunks plus a binary-search merge (key: group
-//! ascending, score descending, index ascending, so ties are deterministic); an optional
+//! a stable LSD radix sort, 8 bits a pass, 3 dispatches a pass, O(N) work (key: group
+//! ascending, score descending, index ascending, so ties are deterministic; it replaced a
+//! rank-by-counting sort whose O(N x 512) compares and merges dominated); an optional
 //! pre-NMS top-k per group (compacting the survivors into `groups x K` slots); an `init` pass
 //! (segment ends, initial "removed" bits); then the greedy pass in a single workgroup. Its
 //! thread 0 walks the sorted slots over the "removed" bits a word at a time and records each
@@ -11,7 +12,8 @@
 //! computed between kept rows and still-live columns (bit scan over the live bits, an interval
 //! test before the division), so the work follows N x kept rather than N^2, and no N x N mask
 //! is ever stored (65,536+ boxes need a few KB of bits). A greedy pass is sequential by
-//! nature: one workgroup, two barriers per kept box. Lavapipe ends an invocation after 65,535
+//! nature: one workgroup; thread 0 decides up to 32 rows a round (testing each against the
+//! round's earlier kept rows itself), then all threads sweep the columns: two barriers a round. Lavapipe ends an invocation after 65,535
 //! loop iterations (one counter for all its loops), so the greedy pass is split into
 //! dispatches that each consider a bounded stretch of rows (about 800 at 12,000 boxes) and
 //! hand thread 0's position on in a one-word buffer; dispatches after the end return at once.
@@ -33,16 +35,17 @@ use super::boxes::{box_rows, BoxF};
 static SHADER: Shader = shader!("nms");
 
 /// Threads of the greedy workgroup (`GW` in the shader).
-const GREEDY_THREADS: usize = 256;
+const GREEDY_THREADS: usize = 64;
 /// Loop iterations one greedy dispatch may spend (lavapipe's limit is 65,535).
 const GREEDY_LOOP_BUDGET: usize = 60_000;
 /// Most slots (boxes entering the greedy pass) per call: beyond it the greedy pass needs too
 /// many dispatches under lavapipe's loop limit.
 pub const MAX_SLOTS: usize = 1 << 20;
 
-/// The top-k selection runs when N is at least this many times the pre-NMS top-k (below that,
-/// sorting everything costs about as much as selecting first).
-const SELECT_FACTOR: usize = 4;
+/// Elements one radix-sort thread walks (`RB` in the shader).
+const RADIX_BLOCK: usize = 128;
+/// Most input boxes per call (the radix scan walks `N / RADIX_BLOCK` blocks in one invocation).
+pub const MAX_BOXES: usize = 1 << 22;
 
 /// NMS settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,7 +88,7 @@ struct Params {
     rows: u32,
     iou_thr: f32,
     score_thr: f32,
-    indirect: u32,
+    mode: u32,
 }
 
 /// An NMS result still on the GPU: u32 buffer `[1 + groups * (max_kept + 1)]` = NaN flag, then
@@ -153,10 +156,10 @@ pub fn nms_gpu(
     if n == 0 || slots == 0 || max_kept == 0 || num_groups == 0 {
         return Ok(res);
     }
-    if n >= (1 << 31) || slots > MAX_SLOTS {
+    if n > MAX_BOXES || slots > MAX_SLOTS {
         return Err(Error::invalid(
             "nms",
-            format!("{n} boxes ({slots} after the pre-NMS top-k) is too many, at most {MAX_SLOTS}"),
+            format!("{n} boxes ({slots} after the pre-NMS top-k): at most {MAX_BOXES} ({MAX_SLOTS})"),
         ));
     }
     let words = slots.div_ceil(32);
@@ -172,75 +175,49 @@ pub fn nms_gpu(
         rows: 0,
         iou_thr: cfg.iou_threshold,
         score_thr: cfg.score_threshold,
-        indirect: 0,
+        mode: 0,
     };
     let gids = groups.map_or(scores, |g| g.0); // unread when has_groups == 0
-                                               // With a pre-NMS top-k well below N, select each group's candidates first (radix select on
-                                               // the score bits) so that only about groups x K boxes are sorted.
-    let cand = if topk > 0 && topk * SELECT_FACTOR <= n {
-        let hist = gpu.zeros(&[num_groups * 256], DType::U32)?;
-        let sel = gpu.empty("nms", &[num_groups * 2], DType::U32)?;
-        for shift in [24u32, 16, 8] {
-            p.shift = shift;
-            gpu.dispatch(
-                "nms_select",
-                &SHADER,
-                "sel_hist",
-                &p,
-                &[Arg::R(scores), Arg::R(gids), Arg::R(&sel), Arg::W(&hist), Arg::W(&res.out)],
-                grid_1d(n, 256),
-            )?;
-            gpu.dispatch(
-                "nms_select",
-                &SHADER,
-                "sel_pick",
-                &p,
-                &[Arg::W(&hist), Arg::W(&sel)],
-                grid_1d(num_groups, 64),
-            )?;
-        }
-        let cand = gpu.zeros(&[1 + n], DType::U32)?;
+                                               // Stable LSD radix sort, 8 bits a pass: 4 score passes, then enough group passes for ids
+                                               // up to `num_groups` (ids past it are clamped there and sort last).
+    let blocks = n.div_ceil(RADIX_BLOCK);
+    let hist = gpu.empty("nms", &[256 * blocks], DType::U32)?;
+    let order = [gpu.empty("nms", &[n], DType::U32)?, gpu.empty("nms", &[n], DType::U32)?];
+    let group_passes = if groups.is_some() { (32 - (num_groups as u32).leading_zeros()).div_ceil(8) } else { 0 };
+    let passes: Vec<(u32, u32)> = (0..4).map(|d| (0, 8 * d)).chain((0..group_passes).map(|d| (1, 8 * d))).collect();
+    for (k, &(kind, shift)) in passes.iter().enumerate() {
+        p.shift = shift;
+        p.mode = kind | if k == 0 { 2 } else { 0 };
+        let (src, dst) = (&order[k % 2], &order[(k + 1) % 2]);
+        let src = if k == 0 { scores } else { src }; // unread on the first pass
         gpu.dispatch(
-            "nms_select",
+            "nms_sort",
             &SHADER,
-            "sel_compact",
+            "radix_hist",
             &p,
-            &[Arg::R(scores), Arg::R(gids), Arg::R(&sel), Arg::W(&cand)],
-            grid_1d(n, 256),
+            &[Arg::R(scores), Arg::R(gids), Arg::R(src), Arg::W(&hist), Arg::W(&res.out)],
+            grid_1d(blocks, 64),
         )?;
-        p.indirect = 1;
-        Some(cand)
-    } else {
-        None
-    };
-    let cand_arg = cand.as_ref().unwrap_or(scores); // unread when indirect == 0
-    let perm = gpu.empty("nms", &[2 * n], DType::U32)?;
-    gpu.dispatch(
-        "nms_sort",
-        &SHADER,
-        "sort_local",
-        &p,
-        &[Arg::R(scores), Arg::R(gids), Arg::W(&perm), Arg::W(&res.out), Arg::R(cand_arg)],
-        grid_1d(n, 256),
-    )?;
-    let sidx = gpu.empty("nms", &[n], DType::U32)?;
+        gpu.dispatch("nms_sort", &SHADER, "radix_scan", &p, &[Arg::W(&hist)], [1, 1, 1])?;
+        gpu.dispatch(
+            "nms_sort",
+            &SHADER,
+            "radix_scatter",
+            &p,
+            &[Arg::R(scores), Arg::R(gids), Arg::R(src), Arg::W(&hist), Arg::W(dst)],
+            grid_1d(blocks, 64),
+        )?;
+    }
+    let [o0, o1] = order;
+    let sidx = if passes.len().is_multiple_of(2) { o0 } else { o1 };
     let sbox = gpu.empty("nms", &[n, 4], DType::F32)?;
     let smeta = gpu.empty("nms", &[n, 2], DType::U32)?;
     gpu.dispatch(
         "nms_sort",
         &SHADER,
-        "sort_merge",
+        "sort_finish",
         &p,
-        &[
-            Arg::R(scores),
-            Arg::R(gids),
-            Arg::R(&perm),
-            Arg::R(boxes),
-            Arg::W(&sidx),
-            Arg::W(&sbox),
-            Arg::W(&smeta),
-            Arg::R(cand_arg),
-        ],
+        &[Arg::R(scores), Arg::R(gids), Arg::R(&sidx), Arg::R(boxes), Arg::W(&sbox), Arg::W(&smeta)],
         grid_1d(n, 256),
     )?;
     let (cidx, cbox, cmeta) = if cfg.pre_top_k.is_some() {
@@ -272,7 +249,7 @@ pub fn nms_gpu(
     // Lavapipe stops an invocation after 65,535 loop iterations (all loops together): bound the
     // rows one greedy dispatch considers by the worst case per row (every owned word, every bit).
     let owned = words.div_ceil(GREEDY_THREADS);
-    p.rows = (GREEDY_LOOP_BUDGET / (owned * 34 + 3)).max(1) as u32;
+    p.rows = (GREEDY_LOOP_BUDGET / (owned * 34 + 40)).max(1) as u32;
     let state = gpu.zeros(&[1], DType::U32)?;
     for _ in 0..slots.div_ceil(p.rows as usize) {
         gpu.dispatch(

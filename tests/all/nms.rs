@@ -144,10 +144,9 @@ fn nms_records_one_readback() {
 }
 
 #[test]
-fn pre_top_k_selection_with_ties_small_groups_and_dropped_ids() {
-    // pre_top_k well below N takes the radix-select path: check it on equal scores (every box a
-    // tie at the threshold), a group with fewer boxes than k, ids past num_groups (dropped),
-    // negative and -inf scores.
+fn pre_top_k_with_ties_small_groups_dropped_ids_and_odd_scores() {
+    // The radix sort's keys: equal scores (ties by index), a group with fewer boxes than k,
+    // ids past num_groups (dropped), negative, -0 / +0 and -inf scores.
     let g = gpu();
     let mut r = rng(35);
     let (b, mut s) = clustered(&mut r, 3000, 150, 400.0);
@@ -156,6 +155,8 @@ fn pre_top_k_selection_with_ties_small_groups_and_dropped_ids() {
             0 => f32::NEG_INFINITY,
             1 => -*v,
             2 => 0.5,
+            3 if i % 3 == 0 => -0.0,
+            3 => 0.0,
             _ => *v,
         };
     }
@@ -190,4 +191,19 @@ fn pre_top_k_selection_with_ties_small_groups_and_dropped_ids() {
     let tbad = g.upload(&[bad.len()], &bad).unwrap();
     let e = nms(&g, &tb, &tbad, &cfg).unwrap_err().to_string();
     assert!(e.contains("NaN"), "{e}");
+}
+
+#[test]
+fn more_than_256_groups_sort_on_two_group_digits() {
+    let g = gpu();
+    let mut r = rng(36);
+    let (b, s) = clustered(&mut r, 4000, 100, 300.0);
+    let groups: Vec<u32> = (0..b.len()).map(|_| r.gen_range(0..700)).collect();
+    let tb = boxes::upload(&g, &b).unwrap();
+    let ts = g.upload(&[s.len()], &s).unwrap();
+    let tg = g.upload_u32(&[groups.len()], &groups).unwrap();
+    for cfg in [NmsConfig::iou(0.3), NmsConfig { pre_top_k: Some(3), max_kept: Some(2), ..NmsConfig::iou(0.5) }] {
+        let got = batched_nms(&g, &tb, &ts, &tg, 650, &cfg).unwrap();
+        assert_eq!(got, cpu::batched_nms(&b, &s, &groups, 650, &cfg).unwrap(), "{cfg:?}");
+    }
 }
