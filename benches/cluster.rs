@@ -30,6 +30,10 @@ fn kmeans_iteration(c: &mut Criterion) {
                 gpu.sync().expect("sync");
             })
         });
+        // The assignment alone (distance + argmin kernel, one submit, labels and distances read back).
+        g.bench_with_input(BenchmarkId::new("gpu_assign_only", k), &k, |b, _| {
+            b.iter(|| step.assign().expect("assign"))
+        });
         let mut cen = init.clone();
         g.bench_with_input(BenchmarkId::new("cpu_reference", k), &k, |b, &k| {
             b.iter(|| {

@@ -40,8 +40,9 @@ pub struct ClusterArgs {
     /// Spatial pooling of the last conv block: CELLS x CELLS average-pooled regions (1 = global).
     #[arg(long, default_value_t = 1)]
     pub pool_cells: usize,
-    /// Feature normalisation before k-means: l2, standardize (per-dimension z-score) or none.
-    #[arg(long, default_value = "l2")]
+    /// Feature normalisation before k-means: standardize (per-dimension z-score over the lesions),
+    /// l2 (unit vectors; drops the brightness level, see README) or none.
+    #[arg(long, default_value = "standardize")]
     pub feature_norm: deeplesion::cluster::features::FeatureNorm,
     /// Re-cluster every round with fresh k-means++ restarts instead of starting from the previous
     /// round's clusters.

@@ -1,5 +1,6 @@
 //! Deep lesion features: a small VGG-like CNN (the detector's backbone family) whose last conv block is
-//! globally average-pooled and L2-normalised, trainable as a classifier on pseudo labels.
+//! average-pooled (globally or on a grid) and normalised (per-dimension standardisation by default, or L2),
+//! trainable as a classifier on pseudo labels.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -31,7 +32,9 @@ pub struct FeatureConfig {
     /// Spatial pooling of the last block: `cells x cells` average-pooled regions (1 = global average
     /// pooling, the layout; 2 keeps where in the patch a response is: lesion vs context).
     pub pool_cells: usize,
-    /// How feature vectors are normalised before k-means.
+    /// How feature vectors are normalised before k-means. Default `Standardize`: L2 discards the
+    /// response magnitude, which for a ReLU network with zero biases (round 0) is the patch's
+    /// brightness level, the main cue separating coarse types (see README "Why deep features").
     pub norm: FeatureNorm,
 }
 
@@ -71,7 +74,7 @@ impl Default for FeatureConfig {
             weight_decay: 5e-4,
             seed: 0,
             pool_cells: 1,
-            norm: FeatureNorm::L2,
+            norm: FeatureNorm::Standardize,
         }
     }
 }

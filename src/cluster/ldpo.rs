@@ -85,6 +85,8 @@ pub struct LdpoReport {
     pub k_reason: String,
     /// "random" or the weights file.
     pub init: String,
+    /// The feature settings in words (network, pooling, normalisation, how rounds re-cluster).
+    pub features: String,
     pub raw_pixels: RoundReport,
     pub rounds: Vec<RoundReport>,
     pub stopped: String,
@@ -349,6 +351,7 @@ pub fn run(
         k,
         k_reason,
         init,
+        features: describe(cfg, d),
         raw_pixels,
         rounds,
         stopped,
@@ -357,6 +360,26 @@ pub fn run(
         feat_dim: d,
         confusion,
     })
+}
+
+/// "global average pooling of a width-8 CNN (4 blocks x 1 conv(s)) -> 32 values, standardised ...".
+fn describe(cfg: &LdpoConfig, d: usize) -> String {
+    let f = &cfg.features;
+    let pool = match f.pool_cells {
+        1 => "global average pooling".to_string(),
+        g => format!("{g}x{g}-grid average pooling"),
+    };
+    let norm = match f.norm {
+        FeatureNorm::L2 => "L2-normalised",
+        FeatureNorm::Standardize => "standardised per dimension",
+        FeatureNorm::None => "not normalised",
+    };
+    let rounds =
+        if cfg.warm_start { "k-means warm-started from the previous clusters" } else { "fresh k-means++ restarts" };
+    format!(
+        "{pool} of a width-{} CNN ({} blocks x {} conv(s)) -> {d} values, {norm}; {} epochs a round; later rounds: {rounds}",
+        f.width, f.blocks, f.convs_per_block, cfg.epochs
+    )
 }
 
 /// "purity 0.512, NMI 0.301, ARI 0.201" or a note that nothing is labelled.

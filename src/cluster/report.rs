@@ -44,6 +44,7 @@ pub fn summary(rep: &LdpoReport) -> String {
     let _ = writeln!(s, "lesions: {} ({} with a coarse type)", rep.lesions, rep.labelled);
     let _ = writeln!(s, "k = {}: {}", rep.k, rep.k_reason);
     let _ = writeln!(s, "round 0 network: {}", if rep.init == "random" { "randomly initialised" } else { &rep.init });
+    let _ = writeln!(s, "features: {}", rep.features);
     let _ = writeln!(s, "stopped: {}", rep.stopped);
     let _ = writeln!(
         s,

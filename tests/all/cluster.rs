@@ -66,9 +66,11 @@ fn small_features() -> FeatureConfig {
 
 #[test]
 fn features_are_unit_norm_and_deterministic() {
+    use deeplesion::cluster::features::FeatureNorm;
     let g = gpu();
     let p = shapes(20, 16, 1);
-    let net = FeatureNet::new(&g, &small_features(), 3, 16).unwrap();
+    let l2 = FeatureConfig { norm: FeatureNorm::L2, ..small_features() };
+    let net = FeatureNet::new(&g, &l2, 3, 16).unwrap();
     assert_eq!(net.feat_dim, 16);
     let f = net.extract(&g, &p.pixels, &|_| {}).unwrap();
     assert_eq!(f.len(), 20 * 16);
@@ -76,7 +78,7 @@ fn features_are_unit_norm_and_deterministic() {
         let n: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
         assert!((n - 1.0).abs() < 1e-4 || n == 0.0, "norm {n}");
     }
-    let again = FeatureNet::new(&g, &small_features(), 3, 16).unwrap().extract(&g, &p.pixels, &|_| {}).unwrap();
+    let again = FeatureNet::new(&g, &l2, 3, 16).unwrap().extract(&g, &p.pixels, &|_| {}).unwrap();
     assert_eq!(f, again);
     // Patch side must survive the pooling.
     assert!(FeatureNet::new(&g, &small_features(), 3, 18).is_err());
@@ -186,7 +188,8 @@ fn l2_features_of_the_initial_network_cannot_see_brightness() {
     let s = 16;
     let mut px = vec![0.0f32; 3 * s * s];
     px.extend(vec![0.15f32; 3 * s * s]);
-    let l2 = FeatureNet::new(&g, &small_features(), 3, s).unwrap().extract(&g, &px, &|_| {}).unwrap();
+    let cfg = FeatureConfig { norm: FeatureNorm::L2, ..small_features() };
+    let l2 = FeatureNet::new(&g, &cfg, 3, s).unwrap().extract(&g, &px, &|_| {}).unwrap();
     let (a, b) = l2.split_at(l2.len() / 2);
     deeplesion::testing::assert_close("air vs fat, L2", b, a, 1e-5);
     let cfg = FeatureConfig { norm: FeatureNorm::None, ..small_features() };
