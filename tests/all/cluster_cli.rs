@@ -121,7 +121,7 @@ fn cluster_command_writes_well_formed_outputs() {
 }
 
 #[test]
-fn cluster_command_rejects_k_above_the_lesion_count() {
+fn cluster_command_rejects_k_above_the_lesion_count_and_unknown_options() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c");
     let res = bin()
@@ -133,4 +133,12 @@ fn cluster_command_rejects_k_above_the_lesion_count() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("larger than the number of lesions"), "{err}");
     assert!(!out.join("pseudo_labels.csv").exists());
+    // An unknown feature normalisation is refused before any work, naming the choices.
+    let res = bin()
+        .args(["cluster", "--data", &fixtures(), "--out", out.to_str().unwrap(), "--feature-norm", "cosine"])
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("standardize") && err.contains("l2"), "{err}");
 }
