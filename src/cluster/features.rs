@@ -340,3 +340,29 @@ pub fn pool_matrix(h: usize, w: usize, cells: usize) -> Vec<f32> {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_matrix_averages_each_region_once() {
+        // 4x4 map, 2x2 cells: each pixel feeds exactly one region with weight 1/4.
+        let m = pool_matrix(4, 4, 2);
+        for p in 0..16 {
+            let row = &m[p * 4..(p + 1) * 4];
+            assert_eq!(row.iter().filter(|&&v| v == 0.25).count(), 1, "pixel {p}: {row:?}");
+            let (y, x) = (p / 4, p % 4);
+            assert_eq!(row[(y / 2) * 2 + x / 2], 0.25);
+        }
+        assert_eq!(pool_matrix(3, 3, 1), vec![1.0 / 9.0; 9]);
+    }
+
+    #[test]
+    fn feature_norm_parses_its_names() {
+        assert_eq!("standardize".parse::<FeatureNorm>(), Ok(FeatureNorm::Standardize));
+        assert_eq!("l2".parse::<FeatureNorm>(), Ok(FeatureNorm::L2));
+        assert_eq!("none".parse::<FeatureNorm>(), Ok(FeatureNorm::None));
+        assert!("cosine".parse::<FeatureNorm>().unwrap_err().contains("standardize"));
+    }
+}
