@@ -25,7 +25,7 @@ struct Params {
 const WG: u32 = 256u;
 const NONE: u32 = 0xffffffffu;
 // Channels one backward thread handles: the RoI and bin tests are shared by them.
-const CB: u32 = 8u;
+const CB: u32 = 16u;
 
 fn linear(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
@@ -117,7 +117,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let cell = hh * p.w + ww;
     let c0 = cb * CB;
     let cn = min(CB, p.c - c0);
-    var acc: array<f32, 8>;
+    var acc: array<f32, 16>;
     for (var k = 0u; k < CB; k++) { acc[k] = 0.0; }
     let lb = (n * p.tiles_x * ((p.h + p.tile - 1u) / p.tile) + (hh / p.tile) * p.tiles_x + ww / p.tile) * (p.r + 1u);
     let nl = lists[lb];

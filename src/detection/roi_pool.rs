@@ -9,11 +9,14 @@
 //! [`NO_ARGMAX`]. Ties go to the first cell in row-major order. A RoI whose batch index is not
 //! in `0..N` outputs zeros.
 //!
-//! Backward is a gather: one thread per input cell (and 8 channels) loops over the RoIs listed
+//! Backward is a gather: one thread per input cell (and 16 channels, sharing the RoI and bin
+//! tests) loops over the RoIs listed
 //! for its 8x8-cell tile ([`super::roi_tiles`]: built on the GPU by one extra dispatch, RoIs of
 //! its image that may reach the tile, in RoI order) and the bins that hold the cell, summing
 //! `dy` where the stored argmax is that cell. The sum order is fixed, so it is deterministic and
-//! needs no float atomics.
+//! needs no float atomics. Lavapipe ends an invocation after 65,535 loop iterations (all loops
+//! together); a covering RoI costs a thread about 80 of them, so a cell may be covered by some
+//! 800 RoIs of its image before that limit would cut the sum short.
 
 use crate::error::{Error, Result};
 use crate::gpu::{grid_1d, Arg, Gpu, Shader};
@@ -27,7 +30,7 @@ static SHADER: Shader = shader!("roi_pool");
 /// Argmax of an empty bin.
 pub const NO_ARGMAX: u32 = u32::MAX;
 /// Channels per backward thread (`CB` in the shader).
-const CB: usize = 8;
+const CB: usize = 16;
 /// Largest output width (the backward keeps a 32-bit mask of bins per row).
 pub const MAX_OUT: usize = 32;
 
