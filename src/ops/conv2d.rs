@@ -9,6 +9,7 @@ static SHADER: Shader = shader!("conv2d");
 static BIAS: Shader = shader!("conv2d_bias");
 static FAST3: Shader = shader!("conv2d_3x3");
 static PACK: Shader = shader!("conv2d_pack");
+static WGRAD3: Shader = shader!("conv2d_3x3_wgrad");
 
 /// Mirrors `Params` in shaders/conv2d_pack.wgsl.
 #[repr(C)]
@@ -328,6 +329,11 @@ pub fn conv2d_backward_weight(
     let params = g.params(p, 0, 2, gemm);
     let args = [Arg::R(x), Arg::R(dy), Arg::R(dy), Arg::W(&dw)];
     match gpu.variant() {
+        Variant::RegisterBlocked if fast3(&g, p) => {
+            // vec4 path: 8 output channels x 1 input channel x 9 taps an invocation, pixels along vec4.
+            let groups = grid(OP, (g.o.div_ceil(8) * g.c).div_ceil(32), 1)?;
+            gpu.dispatch(OP, &WGRAD3, "wgrad3x3", &params, &[Arg::R(x), Arg::R(dy), Arg::W(&dw)], groups)?;
+        }
         Variant::RegisterBlocked => {
             let groups = grid(OP, (g.kh * g.kw * g.c.div_ceil(8)).div_ceil(8), g.o.div_ceil(8))?;
             gpu.dispatch(OP, &SHADER, "bwd_weight_rb", &params, &args, groups)?;

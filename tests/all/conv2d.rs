@@ -27,8 +27,9 @@ const fn case([n, c, h, w]: [usize; 4], o: usize, k: usize, stride: usize, pad: 
 }
 
 /// Channels 3 and 67, kernels 1/3/5, stride 1/2, padding 0/1/2, batch > 1, widths off the 8-column
-/// block; the last two are 3x3 stride 1 pad 1 with widths a multiple of 4 (the vec4 fast path).
-const CASES: [Case; 9] = [
+/// block; the last four are 3x3 stride 1 pad 1 with widths a multiple of 4 (the vec4 fast paths of all
+/// three passes: odd vec4 counts a row, output channels off the 8-channel block, batch 3, 67 channels).
+const CASES: [Case; 11] = [
     case([2, 3, 9, 11], 5, 3, 1, 1),
     case([1, 67, 6, 7], 9, 3, 2, 1),
     case([2, 4, 10, 9], 67, 5, 2, 2),
@@ -38,6 +39,8 @@ const CASES: [Case; 9] = [
     case([2, 6, 4, 17], 10, 1, 2, 1),
     case([2, 3, 5, 12], 67, 3, 1, 1),
     case([1, 67, 6, 4], 5, 3, 1, 1),
+    case([3, 5, 7, 16], 9, 3, 1, 1),
+    case([2, 67, 5, 8], 13, 3, 1, 1),
 ];
 
 struct Data {
