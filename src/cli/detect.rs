@@ -71,12 +71,7 @@ pub fn run(args: Args, adapter: Option<&str>) -> anyhow::Result<()> {
             let dir = args.data.as_ref().context("--data is required")?;
             let (ds, _summary) = Dataset::open(dir, &LoadOptions::default())?;
             let ds = Arc::new(ds);
-            let split = match args.split.as_str() {
-                "train" => Split::Train,
-                "val" => Split::Val,
-                "test" => Split::Test,
-                s => anyhow::bail!("unknown split '{s}' (train, val, test)"),
-            };
+            let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
             let idx = ds.indices(split);
             let bar = ProgressBar::new(idx.len() as u64);
             let r = infer::detect_dataset(&gpu, &net, &ds, idx, args.overlays, |k| bar.inc(k as u64))?;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
+use deeplesion::data::Split;
 use deeplesion::eval::{self, ground_truth, Convention, EvalOptions, Metrics};
 
 #[derive(ClapArgs, Debug)]
@@ -27,7 +28,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dets = eval::detections::read(&args.detections)?;
-    let split = ground_truth::split_code(&args.split)?;
+    let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
     let (images, gts) = ground_truth::load(&args.data.join("DL_info.csv"), split)?;
     let convention = if args.continuous { Convention::Continuous } else { Convention::PixelInclusive };
     let metrics = eval::evaluate(&dets, &gts, &images, EvalOptions { convention, threshold: 0.5 })?;
@@ -36,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     write_outputs(&out, &metrics, "detector")?;
     if metrics.detections_ignored > 0 {
         eprintln!(
-            "warning: {} detections are on images outside the {} split and were ignored",
+            "note: {} detections are on images not evaluated (outside the {} split, or with only noisy lesions) and were ignored",
             metrics.detections_ignored, args.split
         );
     }

@@ -106,16 +106,13 @@ pub fn run(args: Args, adapter: Option<&str>) -> anyhow::Result<()> {
         );
         std::process::exit(130);
     }
+    let best = match s.best_epoch {
+        Some(e) => format!("best validation mean sensitivity {:.3} (epoch {e})", s.best_val_mean_sensitivity),
+        None => "no validation (train.validate = false)".to_string(),
+    };
     println!(
-        "trained {} epochs ({} steps) in {:.1} s, {:.2} images/s; loss {:.4} -> {:.4}; best val mean sensitivity {:.3} (epoch {})",
-        s.epochs_done,
-        s.steps,
-        s.seconds,
-        s.images_per_s,
-        s.first_loss,
-        s.last_loss,
-        s.best_val_mean_sensitivity,
-        s.best_epoch.map_or("-".into(), |e| e.to_string())
+        "trained {} epochs ({} steps) in {:.1} s, {:.2} images/s; loss {:.4} -> {:.4}; {best}",
+        s.epochs_done, s.steps, s.seconds, s.images_per_s, s.first_loss, s.last_loss,
     );
     println!("run folder: {}", out.display());
     Ok(())

@@ -90,9 +90,13 @@ pub fn preprocess_config(cfg: &Config) -> PreprocessConfig {
     }
 }
 
-/// Stacks prepared images into `[N, 3, S, S]` (top-left aligned, zero padded, centred to
-/// [-0.5, 0.5]), flipping image `i` horizontally when `flips[i]`.
-pub fn stack(gpu: &Gpu, images: &[PreparedImage], size: usize, flips: &[bool]) -> Result<Tensor> {
+/// Stacks prepared images into `[N, 3, S, S]` (top-left aligned, zero padded), each channel
+/// normalised as `(255 v - mean) / std` with the config's `data.pixel_mean` / `data.pixel_std`
+/// (torchvision's ImageNet statistics by default, which converted VGG-16 weights expect),
+/// flipping image `i` horizontally when `flips[i]`.
+pub fn stack(gpu: &Gpu, cfg: &Config, images: &[PreparedImage], flips: &[bool]) -> Result<Tensor> {
+    let size = cfg.data.image_size;
+    let (mean, std) = (cfg.data.pixel_mean, cfg.data.pixel_std);
     let n = images.len();
     let mut data = vec![0f32; n * 3 * size * size];
     for (i, img) in images.iter().enumerate() {
@@ -104,11 +108,12 @@ pub fn stack(gpu: &Gpu, images: &[PreparedImage], size: usize, flips: &[bool]) -
         }
         let flip = flips.get(i).copied().unwrap_or(false);
         for c in 0..3 {
+            let (m, inv) = (mean[c], 1.0 / std[c]);
             for y in 0..img.height {
                 let src = &img.chw[(c * img.height + y) * img.width..(c * img.height + y + 1) * img.width];
                 let dst = &mut data[((i * 3 + c) * size + y) * size..((i * 3 + c) * size + y) * size + img.width];
                 for x in 0..img.width {
-                    dst[x] = src[if flip { img.width - 1 - x } else { x }] - 0.5;
+                    dst[x] = (src[if flip { img.width - 1 - x } else { x }] * 255.0 - m) * inv;
                 }
             }
         }
@@ -154,22 +159,5 @@ pub fn to_original(b: [f32; 4], img: &PreparedImage) -> [f32; 4] {
 
 /// Ground truth of the given images for [`crate::eval::evaluate`], and their file names.
 pub fn ground_truth(images: &[&ImageRecord]) -> (Vec<String>, Vec<GtLesion>) {
-    let mut names = Vec::new();
-    let mut gts = Vec::new();
-    for img in images {
-        if img.lesions.iter().all(|l| l.noisy) {
-            continue;
-        }
-        names.push(img.file_name.clone());
-        for l in &img.lesions {
-            gts.push(GtLesion {
-                file: img.file_name.clone(),
-                bbox: l.bbox,
-                coarse_type: l.coarse_type,
-                long_diameter_mm: l.long_diameter_mm(),
-                noisy: l.noisy,
-            });
-        }
-    }
-    (names, gts)
+    crate::eval::ground_truth::from_records(images.iter().flat_map(|img| &img.lesions))
 }

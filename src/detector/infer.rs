@@ -80,7 +80,7 @@ pub fn evaluate_split(
 impl Network {
     /// Detections (network-input pixels) of prepared images, one list an image.
     pub fn detect_prepared(&self, gpu: &Gpu, images: &[PreparedImage]) -> Result<Vec<Vec<RawDetection>>> {
-        let images = ddata::stack(gpu, images, self.cfg.data.image_size, &[])?;
+        let images = ddata::stack(gpu, &self.cfg, images, &[])?;
         self.detect(gpu, &images)
     }
 }

@@ -103,6 +103,13 @@ impl Network {
         let rc = ((cfg.rpn.channels as f32 * cfg.model.width).round() as usize).max(8);
         let rpn_conv = conv_init(gpu, &mut store, "rpn.conv", feat_channels, rc, 3, 1, Init::Normal { std: 0.01 })?;
         let rpn_cls = conv_init(gpu, &mut store, "rpn.cls", rc, a, 1, 0, Init::Normal { std: 0.01 })?;
+        let prior = cfg.rpn.prior_prob;
+        if prior > 0.0 {
+            // Start the objectness at the positives' prior so the first steps need not drive every
+            // logit down through the hidden layer (that kills its ReLUs; RetinaNet's prior init).
+            let b = store.get(rpn_cls.bias.expect("conv_init adds a bias")).value.clone();
+            crate::ops::elementwise::fill(gpu, &b, -((1.0 - prior) / prior).ln())?;
+        }
         let rpn_box = conv_init(gpu, &mut store, "rpn.box", rc, 4 * a, 1, 0, Init::Normal { std: 0.01 })?;
         let hc = ((cfg.model.head_channels as f32 * cfg.model.width).round() as usize).max(16);
         let s = cfg.model.roi_size;

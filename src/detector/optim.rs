@@ -9,7 +9,7 @@ use crate::autograd::Grads;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::ParamStore;
-use crate::ops::sgd;
+use crate::ops::{elementwise, reduce, sgd};
 use crate::tensor::{DType, Tensor};
 
 /// A named host tensor: (name, shape, values).
@@ -27,14 +27,39 @@ impl Optimizer {
         Optimizer { momentum, weight_decay, velocity: BTreeMap::new() }
     }
 
-    /// One update of every trainable parameter that received a gradient (recorded, not submitted).
-    pub fn step(&mut self, gpu: &Gpu, store: &ParamStore, grads: &Grads, lr: f32) -> Result<()> {
+    /// The global L2 norm of the trainable parameters' gradients: per parameter a sum of squares
+    /// on the GPU (fixed order), gathered into one buffer and read back once, summed in f64.
+    pub fn grad_norm(gpu: &Gpu, store: &ParamStore, grads: &Grads) -> Result<f32> {
+        let trained: Vec<&Tensor> =
+            store.ids().filter(|&id| !store.get(id).frozen).filter_map(|id| grads.param(id)).collect();
+        if trained.is_empty() {
+            return Ok(0.0);
+        }
+        let sums = gpu.empty("grad_norm", &[trained.len()], DType::F32)?;
+        for (i, g) in trained.iter().enumerate() {
+            let sq = elementwise::mul(gpu, g, g)?;
+            gpu.copy_region(&reduce::sum_all(gpu, &sq, 1.0)?, 0, &sums, i, 1)?;
+        }
+        let total: f64 = sums.to_vec(gpu)?.iter().map(|&v| v as f64).sum();
+        Ok(total.sqrt() as f32)
+    }
+
+    /// One update of every trainable parameter that received a gradient (recorded, not submitted),
+    /// with the gradients multiplied by `grad_scale` first (global-norm clipping; 1 = none).
+    pub fn step(&mut self, gpu: &Gpu, store: &ParamStore, grads: &Grads, lr: f32, grad_scale: f32) -> Result<()> {
         for id in store.ids() {
             let p = store.get(id);
             if p.frozen {
                 continue;
             }
             let Some(g) = grads.param(id) else { continue };
+            let scaled;
+            let g = if grad_scale == 1.0 {
+                g
+            } else {
+                scaled = elementwise::scale(gpu, g, grad_scale)?;
+                &scaled
+            };
             let v = match self.velocity.get(&p.name) {
                 Some(v) => v.clone(),
                 None => {

@@ -134,6 +134,8 @@ impl Network {
         mcfg.neg_iou_hi = self.cfg.rpn.neg_iou;
         mcfg.batch_size = self.cfg.rpn.anchors_per_image;
         mcfg.pos_fraction = self.cfg.rpn.pos_fraction;
+        let border = self.cfg.rpn.straddle_border;
+        mcfg.inside = (border >= 0.0).then_some((iw as f32, ih as f32, border));
         let mut obj_y = vec![0f32; n * a * hw];
         let mut obj_w = vec![0f32; n * a * hw];
         let mut del_t = vec![0f32; n * 4 * a * hw];

@@ -68,9 +68,12 @@ struct State {
     best_epoch: Option<usize>,
 }
 
-fn lr_at(cfg: &Config, epoch: usize) -> f32 {
+/// The step schedule's rate at `epoch`, ramped linearly over the first `warmup_steps` steps.
+pub fn lr_at(cfg: &Config, epoch: usize, step: usize) -> f32 {
     let k = cfg.train.lr_steps.iter().filter(|&&s| epoch >= s).count();
-    cfg.train.lr * cfg.train.lr_gamma.powi(k as i32)
+    let warm = cfg.train.warmup_steps;
+    let ramp = if step < warm { (step + 1) as f32 / warm as f32 } else { 1.0 };
+    cfg.train.lr * cfg.train.lr_gamma.powi(k as i32) * ramp
 }
 
 fn save(path: &Path, net: &Network, opt: &Optimizer, st: &State, gpu: &Gpu, with_optim: bool) -> Result<()> {
@@ -203,12 +206,11 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
     } else {
         ProgressBar::hidden()
     };
-    let log_header = "step,epoch,lr,rpn_cls,rpn_box,head_cls,head_box,total,images_per_s";
+    let log_header = "step,epoch,lr,rpn_cls,rpn_box,head_cls,head_box,total,images_per_s,grad_norm";
     let t0 = Instant::now();
     let (mut images_seen, mut first_loss, mut last_loss, mut interrupted) = (0usize, f32::NAN, f32::NAN, false);
     let start_epoch = st.epoch;
     while st.epoch < last_epoch {
-        let lr = lr_at(&cfg, st.epoch);
         // The epoch's order depends only on (seed, epoch): a resumed run sees the same batches.
         let order: Vec<usize> = epoch_order(train_idx.len(), Some(cfg.train.seed ^ ((st.epoch as u64 + 1) * 0x9e37)))
             .into_iter()
@@ -218,12 +220,13 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
         let loader = Loader::new(ds.clone(), order, pre.clone(), bsz, None, 2);
         for b in loader {
             let ts = Instant::now();
+            let lr = lr_at(&cfg, st.epoch, st.step);
             let fl = ddata::flips(&mut st.rng, b.images.len(), cfg.data.flip);
             if b.images.is_empty() {
                 st.batch += 1;
                 continue;
             }
-            let images = ddata::stack(gpu, &b.images, cfg.data.image_size, &fl)?;
+            let images = ddata::stack(gpu, &cfg, &b.images, &fl)?;
             let targets = ddata::targets(&ds, &b.images, &classes, &fl)?;
             let tape = Tape::new(gpu);
             let losses = net.train_forward(&tape, &images, &targets, &mut st.rng)?;
@@ -245,7 +248,21 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
                     )));
                 }
             }
-            opt.step(gpu, &net.store, &grads, lr)?;
+            // The gradient norm is logged always (it shows a coming divergence) and clips when set.
+            let gnorm = Optimizer::grad_norm(gpu, &net.store, &grads)?;
+            if !gnorm.is_finite() {
+                return Err(Error::Training(format!(
+                    "gradient norm is {gnorm} at step {} (epoch {}, batch {}) with finite losses {vals:?}; \
+                     the last good checkpoint is {}",
+                    st.step,
+                    st.epoch + 1,
+                    st.batch + 1,
+                    ck_path.display()
+                )));
+            }
+            let clip = cfg.train.clip_grad_norm;
+            let grad_scale = if clip > 0.0 && gnorm > clip { clip / gnorm } else { 1.0 };
+            opt.step(gpu, &net.store, &grads, lr, grad_scale)?;
             drop((tape, grads, losses));
             gpu.flush()?;
             let total: f32 = vals.iter().sum();
@@ -259,7 +276,7 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
                 &opts.out.join("log.csv"),
                 log_header,
                 &format!(
-                    "{},{},{lr},{},{},{},{},{total},{ips:.3}",
+                    "{},{},{lr},{},{},{},{},{total},{ips:.3},{gnorm}",
                     st.step,
                     st.epoch + 1,
                     vals[0],

@@ -281,6 +281,37 @@ impl Gpu {
         Ok(())
     }
 
+    /// Records a copy of `count` elements from `src[src_offset..]` into `dst[dst_offset..]` (both
+    /// 4-byte element types), e.g. to gather many `[1]` results into one buffer for one readback.
+    pub fn copy_region(
+        &self,
+        src: &Tensor,
+        src_offset: usize,
+        dst: &Tensor,
+        dst_offset: usize,
+        count: usize,
+    ) -> Result<()> {
+        if src_offset + count > src.numel() || dst_offset + count > dst.numel() {
+            return Err(Error::shape(
+                "copy_region",
+                format!("{count} elements from {src_offset} of {:?} to {dst_offset} of {:?}", src.shape(), dst.shape()),
+            ));
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let mut rec = self.recorder.lock().unwrap();
+        let enc = self.encoder(&mut rec);
+        enc.copy_buffer_to_buffer(
+            src.buffer(),
+            (src_offset * 4) as u64,
+            dst.buffer(),
+            (dst_offset * 4) as u64,
+            (count * 4) as u64,
+        );
+        Ok(())
+    }
+
     fn encoder<'a>(&self, rec: &'a mut Recorder) -> &'a mut wgpu::CommandEncoder {
         rec.encoder.get_or_insert_with(|| {
             self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") })

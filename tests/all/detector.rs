@@ -62,10 +62,12 @@ mod end_to_end {
     //! Training, checkpoints, resume, detection and evaluation on a tiny synthetic dataset.
 
     use std::path::{Path, PathBuf};
-    use std::sync::OnceLock;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, OnceLock};
 
     use deeplesion::data::{Dataset, LoadOptions, Split};
     use deeplesion::detector::checkpoint::Checkpoint;
+    use deeplesion::detector::step::LOSS_NAMES;
     use deeplesion::detector::train::{load_network, train, TrainOptions};
     use deeplesion::detector::{infer, Config};
     use deeplesion::eval::{self, detections};
@@ -178,5 +180,158 @@ mod end_to_end {
         }
         assert!(worst <= 1e-6, "resumed weights differ from straight training by {worst}");
         assert_eq!(ca.meta["step"], cb.meta["step"]);
+    }
+
+    /// Largest absolute difference between the tensors of two checkpoints (same names required).
+    fn max_weight_diff(a: &Path, b: &Path) -> f32 {
+        let ca = Checkpoint::load(a).unwrap();
+        let cb = Checkpoint::load(b).unwrap();
+        assert_eq!(ca.tensors.keys().collect::<Vec<_>>(), cb.tensors.keys().collect::<Vec<_>>());
+        let mut worst = 0f32;
+        for (k, (_, va)) in &ca.tensors {
+            for (x, y) in va.iter().zip(&cb.tensors[k].1) {
+                assert!(x.is_finite() && y.is_finite(), "{k} holds a non-finite value");
+                worst = worst.max((x - y).abs());
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn a_stop_request_saves_mid_epoch_and_resuming_matches_straight_training() {
+        let g = gpu();
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("straight"), dir.path().join("stopped"));
+        let mut cfg = tiny(2);
+        cfg.data.flip = true;
+        train(&g, &opts(&a, cfg.clone(), false, None)).unwrap();
+        // What Ctrl-C does in `deeplesion train`: the flag is set, the step finishes, a checkpoint is saved.
+        let mut o = opts(&b, cfg.clone(), false, None);
+        o.stop = Some(Arc::new(AtomicBool::new(true)));
+        let s = train(&g, &o).unwrap();
+        assert!(s.interrupted);
+        assert_eq!((s.steps, s.epochs_done), (1, 0));
+        let ck = Checkpoint::load(&b.join("checkpoint.safetensors")).unwrap();
+        assert_eq!((ck.meta["epoch"].as_str(), ck.meta["batch"].as_str()), ("0", "1"));
+        let s = train(&g, &opts(&b, cfg, true, None)).unwrap();
+        assert!(!s.interrupted);
+        let worst = max_weight_diff(&a.join("checkpoint.safetensors"), &b.join("checkpoint.safetensors"));
+        assert!(worst <= 1e-6, "stopped + resumed differs from straight training by {worst}");
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint() {
+        let g = gpu();
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let mut cfg = tiny(4);
+        // Epoch 1 trains normally; from epoch 2 the rate is 1e28, so the weights overflow.
+        cfg.train.lr_steps = vec![1];
+        cfg.train.lr_gamma = 1e30;
+        cfg.train.clip_grad_norm = 0.0;
+        let err = train(&g, &opts(&run, cfg, false, None)).expect_err("training must stop");
+        let msg = err.to_string();
+        assert!(matches!(err, deeplesion::Error::Training(_)), "{msg}");
+        let names_a_part = LOSS_NAMES.iter().any(|n| msg.contains(n)) || msg.contains("gradient norm");
+        assert!(msg.contains("at step") && msg.contains("epoch 2") && names_a_part, "{msg}");
+        let ck = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+        assert_eq!(ck.meta["epoch"], "1", "the epoch-1 checkpoint is the last good one");
+        assert!(ck.tensors.values().all(|(_, v)| v.iter().all(|x| x.is_finite())));
+    }
+
+    /// The binary: `train` stops cleanly on SIGINT with a checkpoint, then `detect --image`,
+    /// `detect --data` and `eval` run on it and write well-formed files.
+    #[cfg(unix)]
+    #[test]
+    fn the_binary_saves_on_sigint_then_detects_on_one_png_and_a_split_and_evaluates() {
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+        let bin = env!("CARGO_BIN_EXE_deeplesion");
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let cfg_path = dir.path().join("tiny.toml");
+        let mut cfg = tiny(200); // far more than the test waits for
+        cfg.train.validate = false;
+        cfg.save(&cfg_path).unwrap();
+        let mut child = Command::new(bin)
+            .args(["train", "--quiet", "--preset", "small-cpu", "--config"])
+            .arg(&cfg_path)
+            .arg("--data")
+            .arg(fixtures())
+            .arg("--out")
+            .arg(&run)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while std::fs::read_to_string(run.join("log.csv")).map_or(true, |l| l.lines().count() < 2) {
+            assert!(t0.elapsed() < Duration::from_secs(300), "no training step logged in 300 s");
+            assert!(child.try_wait().unwrap().is_none(), "train exited early");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let pid = child.id().to_string();
+        assert!(Command::new("sh").args(["-c", &format!("kill -INT {pid}")]).status().unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(130), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("interrupted at step"), "{stdout}");
+        let ck = Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+        assert!(ck.meta["step"].parse::<usize>().unwrap() >= 1);
+
+        // One PNG slice.
+        let png = std::fs::read_dir(fixtures().join("Images_png"))
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .map(|f| f.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "png"))
+            .unwrap();
+        let det = dir.path().join("one");
+        let st = Command::new(bin)
+            .args(["detect", "--model"])
+            .arg(&run)
+            .arg("--image")
+            .arg(&png)
+            .arg("--out")
+            .arg(&det)
+            .args(["--overlay-min-score", "0"])
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        let dets = detections::read(&det.join("detections.csv")).unwrap();
+        assert!(dets.iter().all(|d| d.score.is_finite() && (0.0..=1.0).contains(&d.score)));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(det.join("detections.json")).unwrap()).unwrap();
+        assert!(json.is_array() || json.is_object());
+        assert_eq!(std::fs::read_dir(det.join("overlays")).unwrap().count(), 1);
+
+        // A split, then the DeepLesion metrics of that detections file.
+        let split = dir.path().join("split");
+        let st = Command::new(bin)
+            .args(["detect", "--split", "test", "--overlays", "2", "--model"])
+            .arg(&run)
+            .arg("--data")
+            .arg(fixtures())
+            .arg("--out")
+            .arg(&split)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        let st = Command::new(bin)
+            .args(["eval", "--detections"])
+            .arg(split.join("detections.csv"))
+            .arg("--data")
+            .arg(fixtures())
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert!(String::from_utf8_lossy(&st.stdout).contains("IoU >= 0.5"));
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(split.join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(m["iou"]["overall"]["sensitivity"].as_array().unwrap().len(), 6);
+        assert!(split.join("froc.png").exists());
     }
 }

@@ -160,7 +160,7 @@ fn ground_truth_is_read_zero_based_and_noisy_only_images_are_dropped() {
     };
     let text = [head.to_string(), row("a.png", 0, 3), row("b.png", 1, 3), row("c.png", 0, 1)].join("\n");
     std::fs::write(dir.path().join("DL_info.csv"), text).unwrap();
-    let (imgs, gts) = ground_truth::load(&dir.path().join("DL_info.csv"), 3).unwrap();
+    let (imgs, gts) = ground_truth::load(&dir.path().join("DL_info.csv"), deeplesion::data::Split::Test).unwrap();
     assert_eq!(imgs, vec!["a.png".to_string()]);
     assert_eq!(gts.len(), 2);
     assert_eq!(gts[0].bbox, [131.977, 170.808, 164.939, 213.029]);
