@@ -79,6 +79,9 @@ pub fn run(args: Args, adapter: Option<&str>) -> anyhow::Result<()> {
             r
         }
     };
+    if let Some(r) = gpu.profile_report() {
+        eprint!("{r}");
+    }
     detections::write_csv(&out.join("detections.csv"), &dets)?;
     detections::write_json(&out.join("detections.json"), &dets)?;
     for (img, d) in &kept {

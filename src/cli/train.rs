@@ -98,6 +98,9 @@ pub fn run(args: Args, adapter: Option<&str>) -> anyhow::Result<()> {
             max_epochs_this_run: None,
         },
     )?;
+    if let Some(r) = gpu.profile_report() {
+        eprint!("{r}");
+    }
     if s.interrupted {
         println!(
             "interrupted at step {}; resume with: deeplesion train --data ... --resume {}",

@@ -3,6 +3,7 @@
 pub mod adapter;
 pub mod pipelines;
 pub mod pool;
+pub mod profile;
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,6 +89,7 @@ pub struct Gpu {
     recorder: Mutex<Recorder>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     pub stats: Stats,
+    profile: Option<profile::OpProfile>,
 }
 
 impl Gpu {
@@ -146,6 +148,7 @@ impl Gpu {
             recorder: Mutex::new(Recorder { encoder: None, next_slot: 0, ops: Vec::new() }),
             uncaptured,
             stats: Stats::default(),
+            profile: profile::OpProfile::from_env(),
         })
     }
 
@@ -344,6 +347,9 @@ impl Gpu {
                 Arg::W(_) => Access::ReadWrite,
             })
             .collect();
+        if self.profile.is_some() {
+            self.sync()?; // earlier work must not be charged to this op
+        }
         let pipe = self.pipelines.get(&self.device, shader, entry, &access);
         let pbytes = bytemuck::bytes_of(params);
         let slots = (pbytes.len() as u64).div_ceil(UNIFORM_SLOT).max(1);
@@ -398,7 +404,17 @@ impl Gpu {
             return Err(Error::Gpu { op: op.into(), message: e.to_string() });
         }
         self.stats.dispatches.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = &self.profile {
+            let t = std::time::Instant::now();
+            self.sync()?;
+            p.add(op, t.elapsed());
+        }
         Ok(())
+    }
+
+    /// The per-op time table when `DEEPLESION_PROFILE` is set (see [`profile`]), else `None`.
+    pub fn profile_report(&self) -> Option<String> {
+        self.profile.as_ref().map(|p| p.report())
     }
 
     /// Submits the recorded work (if any) without waiting for it.
