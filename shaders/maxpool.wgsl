@@ -83,3 +83,28 @@ fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     dst[i] = total;
 }
+
+// Backward for non-overlapping windows (k == stride, no padding: VGG's 2x2/2 pools): one thread a
+// window writes its k x k input cells, dy at the argmax and 0 elsewhere. Every covered cell has
+// exactly one writer, so there is no race; 1/k^2 as many threads and index divisions as the
+// gather above (integer division is scalar per lane on llvmpipe). Cells past the last window
+// (H or W not a multiple of k) are zeroed by the launcher first.
+@compute @workgroup_size(256)
+fn maxpool_backward_disjoint(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if (o >= p.n * p.c * p.oh * p.ow) { return; }
+    let ox = o % p.ow;
+    let t = o / p.ow;
+    let oy = t % p.oh;
+    let plane = t / p.oh;
+    let base = plane * p.h * p.w;
+    let win = argmax[o];
+    let g = src[o];
+    for (var dy = 0u; dy < p.k; dy++) {
+        let row = (oy * p.k + dy) * p.w + ox * p.k;
+        for (var dx = 0u; dx < p.k; dx++) {
+            let cell = row + dx;
+            dst[base + cell] = select(0.0, g, cell == win);
+        }
+    }
+}

@@ -108,17 +108,39 @@ pub fn maxpool2d_backward(
         return Err(Error::invalid(OP, "dy must be F32 and argmax U32"));
     }
     let dx = gpu.empty(OP, input_shape, DType::F32)?;
-    if dx.numel() > 0 {
-        gpu.dispatch(
-            OP,
-            &SHADER,
-            "maxpool_backward",
-            &gp,
-            &[Arg::R(dy), Arg::W(argmax), Arg::W(&dx)],
-            grid_1d(dx.numel(), 256),
-        )?;
+    if dx.numel() == 0 {
+        return Ok(dx);
+    }
+    let args = [Arg::R(dy), Arg::W(argmax), Arg::W(&dx)];
+    if disjoint_windows(p) && !force_gather() {
+        let (h, w) = (input_shape[2], input_shape[3]);
+        if h % p.kernel != 0 || w % p.kernel != 0 {
+            crate::ops::elementwise::fill(gpu, &dx, 0.0)?; // cells no window covers
+        }
+        gpu.dispatch(OP, &SHADER, "maxpool_backward_disjoint", &gp, &args, grid_1d(dy.numel(), 256))?;
+    } else {
+        gpu.dispatch(OP, &SHADER, "maxpool_backward", &gp, &args, grid_1d(dx.numel(), 256))?;
     }
     Ok(dx)
+}
+
+/// Windows that tile the input without overlap or padding (k == stride, pad 0): the backward
+/// can then write each window's cells from one thread instead of gathering per input cell.
+pub fn disjoint_windows(p: MaxPool2dParams) -> bool {
+    p.kernel == p.stride && p.pad == 0
+}
+
+thread_local! {
+    static FORCE_GATHER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn force_gather() -> bool {
+    FORCE_GATHER.with(|f| f.get())
+}
+
+/// Tests: use the general gather backward even for disjoint windows (on this thread).
+pub fn force_gather_backward(on: bool) {
+    FORCE_GATHER.with(|f| f.set(on));
 }
 
 /// CPU references (generic over f32/f64 through f64 inputs).

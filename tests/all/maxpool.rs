@@ -1,7 +1,7 @@
 //! Max-pool 2d forward (values and argmax) and gather backward against CPU references, plus a
 //! finite-difference gradient check.
 
-use deeplesion::ops::maxpool::{cpu, maxpool2d_backward, maxpool2d_forward, MaxPool2dParams};
+use deeplesion::ops::maxpool::{self, cpu, maxpool2d_backward, maxpool2d_forward, MaxPool2dParams};
 use deeplesion::testing::{assert_close, gpu, grad_rel_err, randn, rng};
 
 const fn mp(kernel: usize, stride: usize, pad: usize) -> MaxPool2dParams {
@@ -24,6 +24,8 @@ fn maxpool_matches_cpu_on_awkward_shapes() {
         ([1, 1, 1, 1], mp(1, 1, 0)),
         ([2, 4, 11, 10], mp(5, 3, 2)),
         ([2, 16, 64, 61], mp(2, 2, 0)),
+        ([1, 5, 9, 10], mp(3, 3, 0)),
+        ([4, 4, 128, 128], mp(2, 2, 0)),
     ];
     for (xs, p) in cases {
         let n: usize = xs.iter().product();
@@ -38,8 +40,14 @@ fn maxpool_matches_cpu_on_awkward_shapes() {
         let dy = randn(&mut r, y.numel());
         let want_dx: Vec<f32> = cpu::backward(&f64s(&dy), &want_arg, xs, p).iter().map(|&v| v as f32).collect();
         let dyt = g.upload(y.shape(), &dy).unwrap();
-        let dx = maxpool2d_backward(&g, &dyt, &arg, &xs, p).unwrap();
-        assert_close(&format!("backward {name}"), &dx.to_vec(&g).unwrap(), &want_dx, 1e-6);
+        // Disjoint windows (k == stride, no pad) take the one-thread-a-window path unless forced.
+        for gather in [false, true] {
+            maxpool::force_gather_backward(gather);
+            let dx = maxpool2d_backward(&g, &dyt, &arg, &xs, p);
+            maxpool::force_gather_backward(false);
+            let path = if gather || !maxpool::disjoint_windows(p) { "gather" } else { "disjoint" };
+            assert_close(&format!("backward ({path}) {name}"), &dx.unwrap().to_vec(&g).unwrap(), &want_dx, 1e-6);
+        }
     }
 }
 
