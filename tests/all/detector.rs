@@ -334,4 +334,72 @@ mod end_to_end {
         assert_eq!(m["iou"]["overall"]["sensitivity"].as_array().unwrap().len(), 6);
         assert!(split.join("froc.png").exists());
     }
+
+    #[test]
+    fn coarse_and_pseudo_class_modes_train_with_their_class_counts() {
+        use deeplesion::detector::config::ClassMode;
+        let g = gpu();
+        let dir = tempfile::tempdir().unwrap();
+        // A pseudo_labels.csv giving lesion j of each image cluster (j + row) % 3.
+        let (ds, _) = Dataset::open(&fixtures(), &LoadOptions::default()).unwrap();
+        let mut csv = String::from("File_name,lesion_index,cluster\n");
+        for (i, img) in ds.images.iter().enumerate() {
+            for j in 0..img.lesions.len() {
+                csv += &format!("{},{j},{}\n", img.file_name, (i + j) % 3);
+            }
+        }
+        let labels = dir.path().join("pseudo_labels.csv");
+        std::fs::write(&labels, csv).unwrap();
+        for (mode, want) in [(ClassMode::Coarse, 9usize), (ClassMode::Pseudo, 3)] {
+            let mut cfg = tiny(1);
+            cfg.data.max_train_images = 4;
+            cfg.data.classes = mode;
+            cfg.data.pseudo_labels = Some(labels.display().to_string());
+            let run = dir.path().join(format!("{mode:?}"));
+            let s = train(&g, &opts(&run, cfg, false, None)).unwrap();
+            assert!(s.last_loss.is_finite());
+            let (net, ck) = load_network(&g, &run.join("checkpoint.safetensors")).unwrap();
+            assert_eq!(net.num_classes, want, "{mode:?}");
+            assert_eq!(ck.tensors["model.head.cls.weight"].0[0], want + 1, "background + {want} classes");
+        }
+    }
+
+    #[test]
+    fn torchvision_vgg_tensors_load_into_the_backbone_by_name_and_shape() {
+        use deeplesion::detector::model::{torchvision_name, Network};
+        let g = gpu();
+        let mut cfg = Config::paper();
+        cfg.model.convs_per_block = vec![1, 1]; // conv1_1 = features.0, conv2_1 = features.5
+        cfg.model.head = deeplesion::detector::config::HeadKind::Fc;
+        cfg.model.head_channels = 16;
+        cfg.rpn.channels = 16;
+        let net = Network::new(&g, &cfg, 1).unwrap();
+        let mut ck = Checkpoint::default();
+        let shapes = [(0usize, vec![64usize, 3, 3, 3]), (1, vec![128, 64, 3, 3])];
+        for (b, shape) in &shapes {
+            let n: usize = shape.iter().product();
+            let w: Vec<f32> = (0..n).map(|i| (i % 97) as f32 * 0.01 + *b as f32).collect();
+            ck.tensors.insert(torchvision_name(*b, 0, "weight"), (shape.clone(), w));
+            ck.tensors.insert(torchvision_name(*b, 0, "bias"), (vec![shape[0]], vec![0.5 + *b as f32; shape[0]]));
+        }
+        assert_eq!(torchvision_name(1, 0, "weight"), "features.5.weight");
+        let path = tempfile::tempdir().unwrap();
+        let file = path.path().join("vgg16.safetensors");
+        ck.save_atomic(&file).unwrap();
+        let loaded = Checkpoint::load(&file).unwrap();
+        assert_eq!(net.load_torchvision(&g, &loaded).unwrap(), 4);
+        for (b, _) in &shapes {
+            let ours = net.store.named().into_iter().find(|(n, _)| n == &format!("backbone.conv{}_1.weight", b + 1));
+            let got = ours.unwrap().1.value.to_vec(&g).unwrap();
+            assert_eq!(got, loaded.tensors[&torchvision_name(*b, 0, "weight")].1);
+        }
+        // A missing tensor and a wrong shape are errors naming the tensor.
+        let mut missing = loaded.clone();
+        missing.tensors.remove("features.5.bias");
+        let e = net.load_torchvision(&g, &missing).unwrap_err().to_string();
+        assert!(e.contains("features.5.bias"), "{e}");
+        let mut wrong = loaded;
+        wrong.tensors.insert("features.0.weight".into(), (vec![32, 3, 3, 3], vec![0.0; 32 * 27]));
+        assert!(net.load_torchvision(&g, &wrong).is_err());
+    }
 }
