@@ -268,6 +268,22 @@ fn suppresses(a: vec4<f32>, area_a: f32, b: vec4<f32>) -> bool {
     return select(0.0, inter / uni, uni > 0.0) > p.iou_thr;
 }
 
+// Whether kept row q of the round (if q < nk, same group g) removes the box b.
+fn kills_row(q: u32, nk: u32, g: u32, b: vec4<f32>) -> bool {
+    if (q >= nk) { return false; }
+    let rq = sh_rows[q];
+    if (g_meta[rq].x != g) { return false; }
+    let bq = g_box[rq];
+    return suppresses(bq, area(bq), b);
+}
+
+// The bit of the lowest live column of `cand` in word w when row box `br` removes it, else 0.
+fn kill_bit(br: vec4<f32>, ar: f32, w: u32, cand: u32) -> u32 {
+    if (cand == 0u) { return 0u; }
+    let b = firstTrailingBit(cand);
+    return select(0u, 1u << b, suppresses(br, ar, g_box[w * 32u + b]));
+}
+
 @compute @workgroup_size(64)
 fn greedy(@builtin(local_invocation_index) lid: u32) {
     var pos = 0u;
@@ -292,12 +308,11 @@ fn greedy(@builtin(local_invocation_index) lid: u32) {
                 if (cnt >= p.max_kept) { pos = max(g_seg_end[r], r + 1u); continue; }
                 pos = r + 1u;
                 let br = g_box[r];
+                // Four kept rows an iteration: lavapipe's loop limit counts iterations.
                 var dead = false;
-                for (var q = 0u; q < nk; q++) {
-                    let rq = sh_rows[q];
-                    if (g_meta[rq].x != g) { continue; }
-                    let bq = g_box[rq];
-                    if (suppresses(bq, area(bq), br)) { dead = true; break; }
+                for (var q = 0u; q < nk && !dead; q += 4u) {
+                    dead = kills_row(q, nk, g, br) || kills_row(q + 1u, nk, g, br) || kills_row(q + 2u, nk, g, br)
+                        || kills_row(q + 3u, nk, g, br);
                 }
                 if (dead) {
                     g_removed[w] |= 1u << (r % 32u);
@@ -335,10 +350,16 @@ fn greedy(@builtin(local_invocation_index) lid: u32) {
                     if (cand == 0u) { continue; }
                     let br = g_box[r];
                     let ar = area(br);
+                    // Four live bits an iteration (lavapipe's loop limit counts iterations).
                     while (cand != 0u) {
-                        let b = firstTrailingBit(cand);
+                        kill |= kill_bit(br, ar, w, cand);
                         cand &= cand - 1u;
-                        if (suppresses(br, ar, g_box[w * 32u + b])) { kill |= 1u << b; }
+                        kill |= kill_bit(br, ar, w, cand);
+                        cand &= cand - 1u;
+                        kill |= kill_bit(br, ar, w, cand);
+                        cand &= cand - 1u;
+                        kill |= kill_bit(br, ar, w, cand);
+                        cand &= cand - 1u;
                     }
                 }
                 if (kill != 0u) { g_removed[w] = rem | kill; }

@@ -249,7 +249,9 @@ pub fn nms_gpu(
     // Lavapipe stops an invocation after 65,535 loop iterations (all loops together): bound the
     // rows one greedy dispatch considers by the worst case per row (every owned word, every bit).
     let owned = words.div_ceil(GREEDY_THREADS);
-    p.rows = (GREEDY_LOOP_BUDGET / (owned * 34 + 40)).max(1) as u32;
+    // Per kept row and owned word: the row loop plus the live bits four at a time (9); thread 0
+    // also spends the scan and the round's kept rows four at a time (about 12) on every row.
+    p.rows = (GREEDY_LOOP_BUDGET / (owned * 10 + 14)).max(1) as u32;
     let state = gpu.zeros(&[1], DType::U32)?;
     for _ in 0..slots.div_ceil(p.rows as usize) {
         gpu.dispatch(

@@ -207,3 +207,22 @@ fn more_than_256_groups_sort_on_two_group_digits() {
         assert_eq!(got, cpu::batched_nms(&b, &s, &groups, 650, &cfg).unwrap(), "{cfg:?}");
     }
 }
+
+#[test]
+fn disjoint_boxes_are_all_kept_within_lavapipe_loop_limit() {
+    // Worst case for the greedy pass's loop budget: nothing overlaps, every box is kept and
+    // every column stays live, so each kept row sweeps every later box.
+    let g = gpu();
+    let n = 10_000;
+    let b: Vec<BoxF> = (0..n)
+        .map(|i| {
+            let (x, y) = ((i % 100) as f32 * 4.0, (i / 100) as f32 * 4.0);
+            [x, y, x + 3.0, y + 3.0]
+        })
+        .collect();
+    let mut r = rng(37);
+    let s: Vec<f32> = (0..n).map(|_| r.gen()).collect();
+    let got = run(&g, &b, &s, &NmsConfig::iou(0.1));
+    assert_eq!(got.len(), n);
+    assert_eq!(got, cpu::nms(&b, &s, &NmsConfig::iou(0.1)).unwrap());
+}
