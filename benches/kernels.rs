@@ -34,6 +34,17 @@ fn kernels(c: &mut Criterion) {
                     gpu.sync().expect("sync");
                 })
             });
+            // The register-blocked kernels again without subgroup broadcasts (where the adapter has them).
+            if v == Variant::RegisterBlocked && gpu.subgroups8() && !matches!(kind, Kind::MaxPool { .. }) {
+                gpu.disable_subgroups(true);
+                group.bench_function("gpu RegisterBlocked no-subgroups", |b| {
+                    b.iter(|| {
+                        prep.run_gpu(&gpu).expect("kernel");
+                        gpu.sync().expect("sync");
+                    })
+                });
+                gpu.disable_subgroups(false);
+            }
         }
         gpu.force_variant(None);
         if with_cpu {

@@ -177,6 +177,8 @@ impl Prepared {
 pub struct Row {
     pub kernel: &'static str,
     pub variant: Variant,
+    /// Whether the subgroup-broadcast kernels were on (register-blocked variant, 8-lane subgroups).
+    pub subgroups: bool,
     pub shape: String,
     pub gpu_ms: f64,
     pub rate: f64,
@@ -209,6 +211,9 @@ pub fn measure(gpu: &Gpu, kind: Kind, reps: usize, with_cpu: bool) -> Result<Row
     Ok(Row {
         kernel: kind.kernel(),
         variant: gpu.variant(),
+        subgroups: gpu.variant() == Variant::RegisterBlocked
+            && gpu.subgroups8()
+            && !matches!(kind, Kind::MaxPool { .. }),
         shape: kind.shape(),
         gpu_ms: gpu_s * 1e3,
         rate: work / gpu_s / 1e9,
@@ -216,6 +221,17 @@ pub fn measure(gpu: &Gpu, kind: Kind, reps: usize, with_cpu: bool) -> Result<Row
         cpu_ms: cpu_s.map(|s| s * 1e3),
         cpu_rate: cpu_s.map(|s| work / s / 1e9),
     })
+}
+
+impl Row {
+    /// The variant as printed: "RegisterBlocked+sg" when the subgroup kernels were on.
+    pub fn variant_label(&self) -> String {
+        if self.subgroups {
+            format!("{:?}+sg", self.variant)
+        } else {
+            format!("{:?}", self.variant)
+        }
+    }
 }
 
 /// A short training loop of the tiny CNN (`nn::smoke::TinyCnn`): speed and engine traffic per step.

@@ -19,6 +19,10 @@ pub struct Args {
     /// Kernel variant: `auto` (the adapter's), `rb` (register-blocked), `tiled` (workgroup tiles) or `both`.
     #[arg(long, default_value = "auto")]
     pub variant: String,
+    /// Subgroup-broadcast kernels (register-blocked variant, adapters with 8-lane subgroups such as
+    /// lavapipe): `on` (used where offered), `off`, or `both` (each case timed both ways, side by side).
+    #[arg(long, default_value = "on")]
+    pub subgroups: String,
     /// Timed repetitions per case (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
@@ -39,8 +43,14 @@ pub fn run(adapter: Option<&str>, args: &Args) -> anyhow::Result<()> {
     let reps = if args.quick { args.reps.min(3) } else { args.reps };
     let with_cpu = !args.quick && !args.no_cpu;
     println!("Adapter: {} ({:?}, {:?})", gpu.info.name, gpu.info.backend, gpu.info.device_type);
-    println!("{:<24} {:<16} {:<26} {:>10} {:>12} {:>12}", "kernel", "variant", "shape", "ms", "rate", "CPU ref ms");
+    println!("{:<24} {:<19} {:<26} {:>10} {:>12} {:>12}", "kernel", "variant", "shape", "ms", "rate", "CPU ref ms");
     let mut rows = Vec::new();
+    let sg_off: Vec<bool> = match args.subgroups.as_str() {
+        "on" => vec![false],
+        "off" => vec![true],
+        "both" => vec![false, true],
+        other => anyhow::bail!("unknown --subgroups '{other}': use on, off or both"),
+    };
     for v in &variants {
         gpu.force_variant(*v);
         for kind in bench::cases(args.quick) {
@@ -48,11 +58,20 @@ pub fn run(adapter: Option<&str>, args: &Args) -> anyhow::Result<()> {
             if matches!(kind, bench::Kind::MaxPool { .. }) && rows.iter().any(|r: &Row| r.kernel == kind.kernel()) {
                 continue;
             }
-            let row =
-                bench::measure(&gpu, kind, reps, with_cpu).with_context(|| format!("benchmark {}", kind.kernel()))?;
-            print_row(&row);
-            std::io::stdout().flush().ok();
-            rows.push(row);
+            for &off in &sg_off {
+                // The tiled kernels and max-pool use no subgroup operations: one run is enough.
+                let plain = gpu.variant() == Variant::WorkgroupTiled || matches!(kind, bench::Kind::MaxPool { .. });
+                if off && plain && sg_off.len() > 1 {
+                    continue;
+                }
+                gpu.disable_subgroups(off);
+                let row = bench::measure(&gpu, kind, reps, with_cpu && !(off && sg_off.len() > 1))
+                    .with_context(|| format!("benchmark {}", kind.kernel()))?;
+                gpu.disable_subgroups(false);
+                print_row(&row);
+                std::io::stdout().flush().ok();
+                rows.push(row);
+            }
         }
     }
     gpu.force_variant(None);
@@ -83,9 +102,9 @@ pub fn run(adapter: Option<&str>, args: &Args) -> anyhow::Result<()> {
 fn print_row(r: &Row) {
     let cpu = r.cpu_ms.map_or("-".to_string(), |ms| format!("{ms:.1}"));
     println!(
-        "{:<24} {:<16} {:<26} {:>10.2} {:>6.1} {:<5} {:>12}",
+        "{:<24} {:<19} {:<26} {:>10.2} {:>6.1} {:<5} {:>12}",
         r.kernel,
-        format!("{:?}", r.variant),
+        r.variant_label(),
         r.shape,
         r.gpu_ms,
         r.rate,
@@ -101,7 +120,7 @@ fn write_csv(path: &PathBuf, gpu: &Gpu, rows: &[Row], train: &bench::TrainRow) -
         w.write_record([
             gpu.info.name.clone(),
             r.kernel.to_string(),
-            format!("{:?}", r.variant),
+            r.variant_label(),
             r.shape.clone(),
             format!("{:.4}", r.gpu_ms),
             format!("{:.3}", r.rate),

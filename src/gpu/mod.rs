@@ -5,7 +5,7 @@ pub mod pipelines;
 pub mod pool;
 pub mod profile;
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use adapter::AdapterClass;
@@ -83,6 +83,7 @@ pub struct Gpu {
     pub class: AdapterClass,
     poison: bool,
     variant_override: AtomicU8,
+    subgroups_off: AtomicBool,
     pipelines: PipelineCache,
     pool: Arc<Pool>,
     uniforms: wgpu::Buffer,
@@ -142,6 +143,7 @@ impl Gpu {
             features,
             poison,
             variant_override: AtomicU8::new(0),
+            subgroups_off: AtomicBool::new(false),
             pipelines: PipelineCache::default(),
             pool: Arc::new(Pool::default()),
             uniforms,
@@ -172,6 +174,21 @@ impl Gpu {
             Some(Variant::WorkgroupTiled) => 2,
         };
         self.variant_override.store(code, Ordering::Relaxed);
+    }
+
+    /// Whether register-blocked kernels may share loads across SIMD lanes with subgroup broadcasts:
+    /// the SUBGROUP feature is on and every subgroup has exactly 8 invocations (lavapipe on 256-bit
+    /// vectors), the layout those kernels assume, and it is not switched off.
+    pub fn subgroups8(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+            && self.info.subgroup_min_size == 8
+            && self.info.subgroup_max_size == 8
+            && !self.subgroups_off.load(Ordering::Relaxed)
+    }
+
+    /// Switches the subgroup kernels off (`true`) or back on, so tests cover the plain vec4 kernels too.
+    pub fn disable_subgroups(&self, off: bool) {
+        self.subgroups_off.store(off, Ordering::Relaxed);
     }
 
     /// Whether fresh outputs are filled with NaN.

@@ -10,6 +10,8 @@ static BIAS: Shader = shader!("conv2d_bias");
 static FAST3: Shader = shader!("conv2d_3x3");
 static PACK: Shader = shader!("conv2d_pack");
 static WGRAD3: Shader = shader!("conv2d_3x3_wgrad");
+static FAST3_SG: Shader = shader!("conv2d_3x3_sg");
+static WGRAD3_SG: Shader = shader!("conv2d_3x3_wgrad_sg");
 
 /// Mirrors `Params` in shaders/conv2d_pack.wgsl.
 #[repr(C)]
@@ -71,7 +73,8 @@ fn run_fast3(
         gk: cout4 as u32,
     };
     let groups = grid(op, (g.n * g.h * g.w.div_ceil(8)).div_ceil(32), cout.div_ceil(8))?;
-    gpu.dispatch(op, &FAST3, "fwd3x3", &params, &[Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst)], groups)
+    let (shader, entry) = if gpu.subgroups8() { (&FAST3_SG, "fwd3x3_sg") } else { (&FAST3, "fwd3x3") };
+    gpu.dispatch(op, shader, entry, &params, &[Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst)], groups)
 }
 
 /// Square stride and zero padding of a convolution.
@@ -329,6 +332,11 @@ pub fn conv2d_backward_weight(
     let params = g.params(p, 0, 2, gemm);
     let args = [Arg::R(x), Arg::R(dy), Arg::R(dy), Arg::W(&dw)];
     match gpu.variant() {
+        Variant::RegisterBlocked if fast3(&g, p) && gpu.subgroups8() => {
+            // The same with dy shared across 8-lane subgroups: all lanes of a workgroup share o0.
+            let groups = grid(OP, g.c.div_ceil(32), g.o.div_ceil(8))?;
+            gpu.dispatch(OP, &WGRAD3_SG, "wgrad3x3_sg", &params, &[Arg::R(x), Arg::R(dy), Arg::W(&dw)], groups)?;
+        }
         Variant::RegisterBlocked if fast3(&g, p) => {
             // vec4 path: 8 output channels x 1 input channel x 9 taps an invocation, pixels along vec4.
             let groups = grid(OP, (g.o.div_ceil(8) * g.c).div_ceil(32), 1)?;

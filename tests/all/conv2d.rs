@@ -8,6 +8,11 @@ use deeplesion::Gpu;
 
 const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::WorkgroupTiled];
 
+/// (variant, subgroup kernels switched off): register-blocked with the subgroup kernels (where the
+/// adapter offers them, as lavapipe does) and without, then workgroup-tiled.
+const RUNS: [(Variant, bool); 3] =
+    [(Variant::RegisterBlocked, false), (Variant::RegisterBlocked, true), (Variant::WorkgroupTiled, false)];
+
 /// A convolution case: input [n, c, h, w], o output channels, k x k kernel, stride, pad.
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -85,9 +90,10 @@ fn check_case(g: &Gpu, c: Case, seed: u64) {
     let w = g.upload(&d.ws, &d.w).unwrap();
     let b = g.upload(&[c.o], &d.b).unwrap();
     let dy = g.upload(&d.ys, &d.dy).unwrap();
-    for v in VARIANTS {
+    for (v, sg_off) in RUNS {
         g.force_variant(Some(v));
-        let name = |pass: &str| format!("{pass} {v:?} {c:?}");
+        g.disable_subgroups(sg_off);
+        let name = |pass: &str| format!("{pass} {v:?} subgroups_off={sg_off} {c:?}");
         let y = conv2d::conv2d_forward(g, &x, &w, Some(&b), d.p).unwrap();
         assert_eq!(y.shape(), &d.ys);
         assert_close(&name("forward"), &y.to_vec(g).unwrap(), &want_y, 1e-5);
@@ -97,6 +103,7 @@ fn check_case(g: &Gpu, c: Case, seed: u64) {
         assert_close(&name("backward-data"), &dx.to_vec(g).unwrap(), &want_dx, 1e-5);
         let dw = conv2d::conv2d_backward_weight(g, &x, &dy, &d.ws, d.p).unwrap();
         assert_close(&name("backward-weight"), &dw.to_vec(g).unwrap(), &want_dw, 1e-5);
+        g.disable_subgroups(false);
     }
     let db = conv2d::conv2d_backward_bias(g, &dy).unwrap();
     assert_close(&format!("backward-bias {c:?}"), &db.to_vec(g).unwrap(), &want_db, 1e-5);

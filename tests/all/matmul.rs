@@ -4,11 +4,32 @@ use deeplesion::gpu::Variant;
 use deeplesion::ops::matmul::{cpu, matmul, matmul_batched};
 use deeplesion::testing::{assert_close, gpu, randn, rng};
 
-const VARIANTS: [Variant; 2] = [Variant::RegisterBlocked, Variant::WorkgroupTiled];
+/// (variant, subgroup kernels switched off): register-blocked with the subgroup kernels (where the
+/// adapter offers them, as lavapipe does) and without, then workgroup-tiled.
+const RUNS: [(Variant, bool); 3] =
+    [(Variant::RegisterBlocked, false), (Variant::RegisterBlocked, true), (Variant::WorkgroupTiled, false)];
+
+#[test]
+fn lavapipe_offers_the_subgroup_kernels() {
+    let g = gpu();
+    if g.info.device_type == wgpu::DeviceType::Cpu && g.info.name.contains("llvmpipe") {
+        assert!(g.subgroups8(), "llvmpipe should offer 8-lane subgroups: {:?}", g.info);
+    }
+}
 
 /// (M, K, N): sizes that are not multiples of the 8x8 register block or the 64x64 tile.
-const SHAPES: [(usize, usize, usize); 6] =
-    [(1, 1, 1), (7, 67, 129), (67, 7, 1), (1, 1000, 7), (129, 5, 65), (66, 130, 3)];
+/// The last three are multiples of 4 along every axis (the vec4 kernels) but not of 8 or 64.
+const SHAPES: [(usize, usize, usize); 9] = [
+    (1, 1, 1),
+    (7, 67, 129),
+    (67, 7, 1),
+    (1, 1000, 7),
+    (129, 5, 65),
+    (66, 130, 3),
+    (4, 4, 4),
+    (68, 12, 132),
+    (140, 36, 20),
+];
 
 fn stored(rows: usize, cols: usize, trans: bool) -> [usize; 2] {
     if trans {
@@ -29,11 +50,13 @@ fn matmul_matches_cpu_for_both_variants_and_all_transposes() {
             let want = cpu::matmul(&a, &b, m, k, n, ta, tb);
             let at = g.upload(&stored(m, k, ta), &a).unwrap();
             let bt = g.upload(&stored(k, n, tb), &b).unwrap();
-            for v in VARIANTS {
+            for (v, sg_off) in RUNS {
                 g.force_variant(Some(v));
+                g.disable_subgroups(sg_off);
                 let c = matmul(&g, &at, &bt, ta, tb).unwrap();
+                g.disable_subgroups(false);
                 assert_eq!(c.shape(), &[m, n]);
-                let case = format!("{v:?} m={m} k={k} n={n} ta={ta} tb={tb}");
+                let case = format!("{v:?} subgroups_off={sg_off} m={m} k={k} n={n} ta={ta} tb={tb}");
                 assert_close(&case, &c.to_vec(&g).unwrap(), &want, 1e-5);
             }
         }
@@ -55,10 +78,12 @@ fn one_bigger(g: &deeplesion::Gpu, m: usize, k: usize, n: usize, r: &mut rand_ch
     let want = cpu::matmul(&a, &b, m, k, n, false, false);
     let at = g.upload(&[m, k], &a).unwrap();
     let bt = g.upload(&[k, n], &b).unwrap();
-    for v in VARIANTS {
+    for (v, sg_off) in RUNS {
         g.force_variant(Some(v));
+        g.disable_subgroups(sg_off);
         let got = matmul(g, &at, &bt, false, false).unwrap().to_vec(g).unwrap();
-        assert_close(&format!("{v:?} {m}x{k}x{n}"), &got, &want, 1e-5);
+        g.disable_subgroups(false);
+        assert_close(&format!("{v:?} subgroups_off={sg_off} {m}x{k}x{n}"), &got, &want, 1e-5);
     }
 }
 
@@ -80,11 +105,13 @@ fn batched_case(g: &deeplesion::Gpu, batch: usize, m: usize, k: usize, n: usize,
     }
     let at = g.upload(&[batch, m, k], &a).unwrap();
     let bt = g.upload(&[batch, n, k], &b).unwrap();
-    for v in VARIANTS {
+    for (v, sg_off) in RUNS {
         g.force_variant(Some(v));
+        g.disable_subgroups(sg_off);
         let c = matmul_batched(g, &at, &bt, false, true).unwrap();
+        g.disable_subgroups(false);
         assert_eq!(c.shape(), &[batch, m, n]);
-        assert_close(&format!("{v:?} batch {batch}"), &c.to_vec(g).unwrap(), &want, 1e-5);
+        assert_close(&format!("{v:?} subgroups_off={sg_off} batch {batch}"), &c.to_vec(g).unwrap(), &want, 1e-5);
     }
 }
 
