@@ -5,21 +5,21 @@
 //! ascending, score descending, index ascending, so ties are deterministic; it replaced a
 //! rank-by-counting sort whose O(N x 512) compares and merges dominated); an optional
 //! pre-NMS top-k per group (compacting the survivors into `groups x K` slots); an `init` pass
-//! (segment ends, initial "removed" bits); then the greedy pass in a single workgroup. Its
-//! thread 0 walks the sorted slots over the "removed" bits a word at a time and records each
-//! kept box; all threads then clear, in the 32-slot words they own, the live later boxes of the
-//! same group that the kept box overlaps above the threshold. As in the CPU loop, IoUs are only
-//! computed between kept rows and still-live columns (bit scan over the live bits, an interval
-//! test before the division), so the work follows N x kept rather than N^2, and no N x N mask
-//! is ever stored (65,536+ boxes need a few KB of bits). A greedy pass is sequential by
-//! nature: one workgroup; thread 0 decides up to 32 rows a round (testing each against the
-//! round's earlier kept rows itself), then all threads sweep the columns: two barriers a round. Lavapipe ends an invocation after 65,535
-//! loop iterations (one counter for all its loops), so the greedy pass is split into
-//! dispatches that each consider a bounded stretch of rows (about 800 at 12,000 boxes) and
-//! hand thread 0's position on in a one-word buffer; dispatches after the end return at once.
+//! (segment ends, initial "removed" bits); then the greedy pass in a single workgroup, in
+//! rounds: thread 0 walks the sorted slots over the "removed" bits a word at a time and decides
+//! up to 32 live rows (each against the round's earlier kept rows), then all threads clear, in
+//! the 32-slot words they own, the live later boxes of each kept row's group that it overlaps
+//! above the threshold (two barriers a round). As in the CPU loop, IoUs are only computed
+//! between kept rows and still-live columns (bit scan over the live bits, an interval test
+//! before the division), so the work follows kept x live pairs rather than N^2, and no N x N
+//! mask is ever stored (65,536+ boxes need a few KB of bits). Lavapipe ends an invocation after
+//! 65,535 loop iterations (one counter for all its loops), so the greedy pass is split into
+//! dispatches that each consider a bounded stretch of rows (810 at 12,000 boxes, sized for the
+//! worst case, checked by a test of 10,000 disjoint boxes) and hand thread 0's position on in a
+//! one-word buffer; dispatches after the end return at once.
 //!
 //! Batching: every box carries a group id (image x class, dense in `0..num_groups`); the sort
-//! makes each group a contiguous segment and masks only compare boxes of one segment. This is
+//! makes each group a contiguous segment and the greedy pass only compares boxes of one segment. This is
 //! exact (no class-offset trick with its float precision issues) and needs one launch sequence
 //! for all groups. Suppression is `IoU > iou_threshold` (strict, as in torchvision). Boxes with
 //! a score below `score_threshold` are never kept. NaN scores: the sort flags them in the
