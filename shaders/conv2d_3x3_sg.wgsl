@@ -2,7 +2,9 @@
 // subgroups of exactly 8 invocations: lavapipe, where every storage load is a per-lane gather).
 // All invocations of a workgroup own the same 8 output channels, so the 6 weight vec4 a
 // (channel, kernel row) step needs are the same for every lane: lanes 0-5 load one each and
-// `subgroupBroadcast` hands them round (register shuffles): 5 gathers a step instead of 10.
+// `subgroupBroadcast` hands them round (register shuffles); the input row comes as 2 vec4 and 2
+// scalars: 3 vec4 gathers and 2 scalar ones a step instead of 10 vec4 gathers. Kernel rows are
+// written out, not looped (1.2x), and the edge columns loaded as scalars (1.1x more), side by side.
 // No invocation returns early (every lane must take part in the broadcasts): invocations past
 // the last pixel block compute on the last one and store nothing. Grid and `Params` as in
 // conv2d_3x3.wgsl; backward-data uses it the same way (weights packed transposed and flipped).
@@ -31,6 +33,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> wt: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// The same buffer as `x`, bound again as scalars: the two edge columns of a window are loaded
+// alone (a scalar gather costs a quarter of a vec4 one on lavapipe).
+@group(0) @binding(5) var<storage, read> xs: array<f32>;
 
 // Vec4 number q of the row starting at vec4 `base`, zero outside the row (the padding).
 fn row4(base: u32, q: i32) -> vec4<f32> {
@@ -67,6 +72,28 @@ fn store8(o: u32, base: u32, x0: u32, v0: vec4<f32>, v1: vec4<f32>) {
     }
 }
 
+// One kernel row: the lanes' weight vec4 `wv` (tap kx = lane / 2, channel half lane % 2) broadcast to
+// all lanes, then, where the input row is inside the image, its 4 vec4 and the three taps. The
+// broadcasts come first because the row test may differ between lanes.
+fn frow(s: ptr<function, array<vec4<f32>, 16>>, wv: vec4<f32>, base: u32, q0: i32, live_row: bool) {
+    let w0l = subgroupBroadcast(wv, 0u);
+    let w0h = subgroupBroadcast(wv, 1u);
+    let w1l = subgroupBroadcast(wv, 2u);
+    let w1h = subgroupBroadcast(wv, 3u);
+    let w2l = subgroupBroadcast(wv, 4u);
+    let w2h = subgroupBroadcast(wv, 5u);
+    if (!live_row) { return; }
+    // Columns x0 .. x0 + 7 as two vec4, and the single columns x0 - 1 and x0 + 8 (0 in the padding).
+    let wq = i32(p.w / 4u);
+    let qa = x[base + u32(q0)];
+    let qb = row4(base, q0 + 1);
+    let lm = select(0.0, xs[4u * (base + u32(max(q0 - 1, 0))) + 3u], q0 >= 1);
+    let lc = select(0.0, xs[4u * (base + u32(min(q0 + 2, wq - 1)))], q0 + 2 < wq);
+    tap(s, w0l, w0h, vec4<f32>(lm, qa.xyz), vec4<f32>(qa.w, qb.xyz));
+    tap(s, w1l, w1h, qa, qb);
+    tap(s, w2l, w2h, vec4<f32>(qa.yzw, qb.x), vec4<f32>(qb.yzw, lc));
+}
+
 @compute @workgroup_size(32)
 fn fwd3x3_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
     let xbn = (p.w + 7u) / 8u;
@@ -85,33 +112,17 @@ fn fwd3x3_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_in
     // Lane l < 6 loads the weight vec4 of tap kx = l / 2, channel half l % 2 (lanes 6, 7 repeat 5).
     let ll = min(lane, 5u);
     let wofs = (ll / 2u) * o4 + min(o0 / 4u + (ll & 1u), o4 - 1u);
+    let ym = select(y - 1u, 0u, y == 0u);
+    let yp = min(y + 1u, p.h - 1u);
     var s: array<vec4<f32>, 16>;
     for (var i = 0u; i < 16u; i++) { s[i] = vec4<f32>(0.0); }
+    // Kernel rows written out (not a loop); rows in the padding are clamped, then skipped in frow.
     for (var c = 0u; c < p.c; c++) {
-        for (var ky = 0u; ky < 3u; ky++) {
-            let iy = i32(y) + i32(ky) - 1;
-            let tb = (c * 9u + ky * 3u) * o4;
-            let wv = wt[tb + wofs];
-            let w0l = subgroupBroadcast(wv, 0u);
-            let w0h = subgroupBroadcast(wv, 1u);
-            let w1l = subgroupBroadcast(wv, 2u);
-            let w1h = subgroupBroadcast(wv, 3u);
-            let w2l = subgroupBroadcast(wv, 4u);
-            let w2h = subgroupBroadcast(wv, 5u);
-            // Rows in the padding contribute nothing (the branch may differ between lanes: after the broadcasts).
-            if (iy < 0 || iy >= i32(p.h)) { continue; }
-            let base = ((nn * p.c + c) * p.h + u32(iy)) * wq;
-            let qm = row4(base, q0 - 1);
-            let qa = row4(base, q0);
-            let qb = row4(base, q0 + 1);
-            let qc = row4(base, q0 + 2);
-            // kx = 0: columns x0 - 1 .. x0 + 7
-            tap(&s, w0l, w0h, vec4<f32>(qm.w, qa.xyz), vec4<f32>(qa.w, qb.xyz));
-            // kx = 1: columns x0 .. x0 + 8
-            tap(&s, w1l, w1h, qa, qb);
-            // kx = 2: columns x0 + 1 .. x0 + 9
-            tap(&s, w2l, w2h, vec4<f32>(qa.yzw, qb.x), vec4<f32>(qb.yzw, qc.x));
-        }
+        let cb = (nn * p.c + c) * p.h;
+        let tb = c * 9u * o4 + wofs;
+        frow(&s, wt[tb], (cb + ym) * wq, q0, y > 0u);
+        frow(&s, wt[tb + 3u * o4], (cb + y) * wq, q0, true);
+        frow(&s, wt[tb + 6u * o4], (cb + yp) * wq, q0, y + 1u < p.h);
     }
     if (!live) { return; }
     let plane = p.h * p.w;

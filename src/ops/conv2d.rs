@@ -73,8 +73,12 @@ fn run_fast3(
         gk: cout4 as u32,
     };
     let groups = grid(op, (g.n * g.h * g.w.div_ceil(8)).div_ceil(32), cout.div_ceil(8))?;
-    let (shader, entry) = if gpu.subgroups8() { (&FAST3_SG, "fwd3x3_sg") } else { (&FAST3, "fwd3x3") };
-    gpu.dispatch(op, shader, entry, &params, &[Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst)], groups)
+    if gpu.subgroups8() {
+        // The subgroup kernel binds the input twice: as vec4 and as scalars (the window edges).
+        let args = [Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst), Arg::R(src)];
+        return gpu.dispatch(op, &FAST3_SG, "fwd3x3_sg", &params, &args, groups);
+    }
+    gpu.dispatch(op, &FAST3, "fwd3x3", &params, &[Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst)], groups)
 }
 
 /// Square stride and zero padding of a convolution.
