@@ -2,8 +2,9 @@
 // subgroups of exactly 8 invocations: lavapipe, where every storage load is a per-lane gather).
 // The invocations of a workgroup own the same 8 output channels and different input channels,
 // so the 16 dy vec4 a step of 8 pixels needs are the same for every lane: lane j loads the two
-// of output channel o0 + j and `subgroupBroadcast` hands them round (register shuffles): 14
-// gathers a step instead of 28. gid.x: input channel (workgroups of 32), gid.y: output-channel
+// of output channel o0 + j and `subgroupBroadcast` hands them round (register shuffles); each
+// input row comes as 2 vec4 and the 2 edge columns as scalars: 8 vec4 and 6 scalar gathers a
+// step instead of 28 vec4 gathers. gid.x: input channel (workgroups of 32), gid.y: output-channel
 // block. No invocation returns early (every lane must take part in the broadcasts): channels
 // past C compute on the last one and store nothing.
 
@@ -30,6 +31,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> dy: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// The same buffer as `x`, bound again as scalars: the two edge columns of a window are loaded
+// alone (a scalar gather costs a quarter of a vec4 one on lavapipe).
+@group(0) @binding(4) var<storage, read> xs: array<f32>;
 
 // Vec4 number q of the x row starting at vec4 `base`, zero outside the row (the padding).
 fn xrow4(base: u32, q: i32) -> vec4<f32> {
@@ -62,14 +66,16 @@ fn tap(s: ptr<function, array<vec4<f32>, 18>>, t: u32, d: ptr<function, array<ve
 // One kernel row (taps t0 .. t0 + 2) over the x row at vec4 `base`, 8 pixels from vec4 q0.
 fn krow(s: ptr<function, array<vec4<f32>, 18>>, t0: u32, d: ptr<function, array<vec4<f32>, 16>>, base: u32, q0: u32) {
     let qi = i32(q0);
-    let qm = xrow4(base, qi - 1);
+    let wq = i32(p.w / 4u);
     let qa = x[base + q0];
     let qb = xrow4(base, qi + 1);
-    let qc = xrow4(base, qi + 2);
+    // The single columns x0 - 1 and x0 + 8 (0 in the padding).
+    let lm = select(0.0, xs[4u * (base + u32(max(qi - 1, 0))) + 3u], qi >= 1);
+    let lc = select(0.0, xs[4u * (base + u32(min(qi + 2, wq - 1)))], qi + 2 < wq);
     // kx = 0: columns x0 - 1 .. x0 + 6; kx = 1: x0 .. x0 + 7; kx = 2: x0 + 1 .. x0 + 8.
-    tap(s, t0, d, vec4<f32>(qm.w, qa.xyz), vec4<f32>(qa.w, qb.xyz));
+    tap(s, t0, d, vec4<f32>(lm, qa.xyz), vec4<f32>(qa.w, qb.xyz));
     tap(s, t0 + 1u, d, qa, qb);
-    tap(s, t0 + 2u, d, vec4<f32>(qa.yzw, qb.x), vec4<f32>(qb.yzw, qc.x));
+    tap(s, t0 + 2u, d, vec4<f32>(qa.yzw, qb.x), vec4<f32>(qb.yzw, lc));
 }
 
 fn store9(o: u32, c: u32, t: u32, v: vec4<f32>) {

@@ -339,7 +339,9 @@ pub fn conv2d_backward_weight(
         Variant::RegisterBlocked if fast3(&g, p) && gpu.subgroups8() => {
             // The same with dy shared across 8-lane subgroups: all lanes of a workgroup share o0.
             let groups = grid(OP, g.c.div_ceil(32), g.o.div_ceil(8))?;
-            gpu.dispatch(OP, &WGRAD3_SG, "wgrad3x3_sg", &params, &[Arg::R(x), Arg::R(dy), Arg::W(&dw)], groups)?;
+            // x is bound twice: as vec4 and as scalars (the window edges).
+            let args = [Arg::R(x), Arg::R(dy), Arg::W(&dw), Arg::R(x)];
+            gpu.dispatch(OP, &WGRAD3_SG, "wgrad3x3_sg", &params, &args, groups)?;
         }
         Variant::RegisterBlocked if fast3(&g, p) => {
             // vec4 path: 8 output channels x 1 input channel x 9 taps an invocation, pixels along vec4.
