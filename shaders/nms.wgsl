@@ -19,6 +19,10 @@ struct Params {
     iou_thr: f32,
     score_thr: f32,
     mode: u32,        // radix sort: bit 0 = group digit (else score), bit 1 = first pass (index order)
+    rounds: u32,      // greedy: rounds one dispatch may run
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -224,28 +228,31 @@ fn init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     n_removed[w] = bits;
 }
 
-// ---- 5. greedy: one workgroup walks the sorted slots in order, a bounded stretch per dispatch ----
+// ---- 5. greedy: one workgroup walks the sorted slots in order, in rounds ----
 // A round: thread 0 walks the live rows (word at a time over the "removed" bits; a group holding
 // max_kept boxes is skipped to its end) and decides up to GB of them: a row is kept unless a row
 // kept earlier in the same round overlaps it above the threshold (then thread 0 marks it
-// removed). All earlier rounds have already cleared every column past their rows, so that is
-// the whole test. Thread 0 publishes the round's kept rows and the first undecided column
-// through workgroup memory; then every thread clears, in the 32-slot words it owns
-// (w % GW == lid), the live undecided boxes of each kept row's group that it overlaps above the
-// threshold. Like the CPU loop, IoUs are only computed between kept rows and live columns (bit
-// scan over the live bits, interval test before the division): work follows N x kept, and a
-// round costs two barriers for up to GB kept boxes.
+// removed). All earlier rounds have already cleared every live column past their rows, so that
+// is the whole test. Thread 0 publishes the round's kept rows and the first undecided column in
+// workgroup memory; then the sweep clears the live undecided columns that a kept row of their
+// group overlaps above the threshold. Sweep layout: the 8 lanes of a SIMD vector (8 consecutive
+// invocations) form a stream that owns every NS-th 32-column word; each lane holds 4 of the
+// round's kept boxes in registers, and the stream walks its live columns together, so each
+// column box is read once for 32 kept boxes (the lanes read the same address) instead of each
+// lane gathering a different column. As in the CPU loop, only kept x live pairs are tested.
 // Lavapipe ends an invocation after 65,535 loop iterations in all (one counter shared by every
-// loop of the shader), so one dispatch considers at most p.rows rows (chosen on the host from
-// the words a thread owns) and leaves thread 0's position in g_state for the next dispatch.
+// loop of the shader), so a dispatch considers at most p.rows rows and runs at most p.rounds
+// rounds (both chosen on the host from the worst case) and leaves thread 0's position in
+// g_state for the next dispatch.
 const GW: u32 = 64u;
+const NS: u32 = 8u; // streams: GW / 8
 const GB: u32 = 32u;
 
 @group(0) @binding(1) var<storage, read> g_box: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g_idx: array<u32>;
 @group(0) @binding(3) var<storage, read> g_meta: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read> g_seg_end: array<u32>;
-@group(0) @binding(5) var<storage, read_write> g_removed: array<u32>;
+@group(0) @binding(5) var<storage, read_write> g_removed: array<atomic<u32>>;
 @group(0) @binding(6) var<storage, read_write> g_out: array<u32>; // [flag, per group: count, max_kept indices]
 @group(0) @binding(7) var<storage, read_write> g_state: array<u32>; // [next row to consider]
 
@@ -277,28 +284,49 @@ fn kills_row(q: u32, nk: u32, g: u32, b: vec4<f32>) -> bool {
     return suppresses(bq, area(bq), b);
 }
 
-// The bit of the lowest live column of `cand` in word w when row box `br` removes it, else 0.
-fn kill_bit(br: vec4<f32>, ar: f32, w: u32, cand: u32) -> u32 {
+// One of a lane's kept rows: box, area, segment end (0 when the slot is unused).
+struct Held {
+    b: vec4<f32>,
+    a: f32,
+    se: u32,
+};
+
+fn held(q: u32, nk: u32) -> Held {
+    if (q >= nk) { return Held(vec4<f32>(0.0), 0.0, 0u); }
+    let r = sh_rows[q];
+    let b = g_box[r];
+    return Held(b, area(b), g_seg_end[r]);
+}
+
+// The bit of the lowest live column of `cand` in word w when one of the held rows removes it.
+fn kill_bit(w: u32, cand: u32, h0: Held, h1: Held, h2: Held, h3: Held) -> u32 {
     if (cand == 0u) { return 0u; }
     let b = firstTrailingBit(cand);
-    return select(0u, 1u << b, suppresses(br, ar, g_box[w * 32u + b]));
+    let j = w * 32u + b;
+    let bj = g_box[j];
+    let k = (j < h0.se && suppresses(h0.b, h0.a, bj)) || (j < h1.se && suppresses(h1.b, h1.a, bj))
+        || (j < h2.se && suppresses(h2.b, h2.a, bj)) || (j < h3.se && suppresses(h3.b, h3.a, bj));
+    return select(0u, 1u << b, k);
 }
 
 @compute @workgroup_size(64)
 fn greedy(@builtin(local_invocation_index) lid: u32) {
     var pos = 0u;
     var end = 0u;
+    var rounds = 0u;
     if (lid == 0u) {
         pos = g_state[0];
         end = min(pos + p.rows, p.s);
     }
+    let lane = lid % 8u;
+    let stream = lid / 8u;
     loop {
         if (lid == 0u) {
             var nk = 0u;
             loop {
-                if (pos >= end || nk >= GB) { break; }
+                if (rounds >= p.rounds || pos >= end || nk >= GB) { break; }
                 let w = pos / 32u;
-                let live = ~g_removed[w] & (0xffffffffu << (pos % 32u));
+                let live = ~atomicLoad(&g_removed[w]) & (0xffffffffu << (pos % 32u));
                 if (live == 0u) { pos = (w + 1u) * 32u; continue; }
                 let r = w * 32u + firstTrailingBit(live);
                 if (r >= end) { pos = end; break; }
@@ -315,7 +343,7 @@ fn greedy(@builtin(local_invocation_index) lid: u32) {
                         || kills_row(q + 3u, nk, g, br);
                 }
                 if (dead) {
-                    g_removed[w] |= 1u << (r % 32u);
+                    atomicOr(&g_removed[w], 1u << (r % 32u));
                     continue;
                 }
                 g_out[base + 1u + cnt] = g_idx[r];
@@ -323,46 +351,41 @@ fn greedy(@builtin(local_invocation_index) lid: u32) {
                 sh_rows[nk] = r;
                 nk++;
             }
+            rounds++;
             sh_count = nk;
             sh_lo = pos;
         }
         let nk = workgroupUniformLoad(&sh_count);
         if (nk == 0u) { break; }
         let lo = sh_lo;
+        let h0 = held(lane, nk);
+        let h1 = held(lane + 8u, nk);
+        let h2 = held(lane + 16u, nk);
+        let h3 = held(lane + 24u, nk);
         // Columns past the round's rows: up to the furthest segment end among its kept rows.
         var hi = 0u;
         for (var q = 0u; q < nk; q++) { hi = max(hi, g_seg_end[sh_rows[q]]); }
         if (hi > lo) {
             let w0 = lo / 32u;
             let w1 = (hi - 1u) / 32u;
-            var w = w0 + (lid + GW - w0 % GW) % GW; // first owned word >= w0
-            for (; w <= w1; w += GW) {
-                let rem = g_removed[w];
-                var live = ~rem;
-                if (w == w0) { live &= 0xffffffffu << (lo % 32u); }
+            var w = w0 + (stream + NS - w0 % NS) % NS; // first word of this stream >= w0
+            for (; w <= w1; w += NS) {
+                var cand = ~atomicLoad(&g_removed[w]);
+                if (w == w0) { cand &= 0xffffffffu << (lo % 32u); }
+                if (w == w1 && (hi % 32u) != 0u) { cand &= 0xffffffffu >> (32u - hi % 32u); }
                 var kill = 0u;
-                for (var q = 0u; q < nk; q++) {
-                    let r = sh_rows[q];
-                    let se = g_seg_end[r];
-                    if (w * 32u >= se) { continue; }
-                    var cand = live & ~kill;
-                    if (se < w * 32u + 32u) { cand &= 0xffffffffu >> (32u - se % 32u); }
-                    if (cand == 0u) { continue; }
-                    let br = g_box[r];
-                    let ar = area(br);
-                    // Four live bits an iteration (lavapipe's loop limit counts iterations).
-                    while (cand != 0u) {
-                        kill |= kill_bit(br, ar, w, cand);
-                        cand &= cand - 1u;
-                        kill |= kill_bit(br, ar, w, cand);
-                        cand &= cand - 1u;
-                        kill |= kill_bit(br, ar, w, cand);
-                        cand &= cand - 1u;
-                        kill |= kill_bit(br, ar, w, cand);
-                        cand &= cand - 1u;
-                    }
+                // Four live columns an iteration (lavapipe's loop limit counts iterations).
+                while (cand != 0u) {
+                    kill |= kill_bit(w, cand, h0, h1, h2, h3);
+                    cand &= cand - 1u;
+                    kill |= kill_bit(w, cand, h0, h1, h2, h3);
+                    cand &= cand - 1u;
+                    kill |= kill_bit(w, cand, h0, h1, h2, h3);
+                    cand &= cand - 1u;
+                    kill |= kill_bit(w, cand, h0, h1, h2, h3);
+                    cand &= cand - 1u;
                 }
-                if (kill != 0u) { g_removed[w] = rem | kill; }
+                if (kill != 0u) { atomicOr(&g_removed[w], kill); }
             }
         }
         // Makes the cleared bits visible to thread 0 before its next round.

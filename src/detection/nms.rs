@@ -34,13 +34,27 @@ use super::boxes::{box_rows, BoxF};
 
 static SHADER: Shader = shader!("nms");
 
-/// Threads of the greedy workgroup (`GW` in the shader).
-const GREEDY_THREADS: usize = 64;
+/// Streams of the greedy sweep (`NS` in the shader: 8 lanes each).
+const GREEDY_STREAMS: usize = 8;
+/// Rows thread 0 may keep in one round (`GB` in the shader).
+const GREEDY_ROWS_PER_ROUND: usize = 32;
 /// Loop iterations one greedy dispatch may spend (lavapipe's limit is 65,535).
 const GREEDY_LOOP_BUDGET: usize = 60_000;
-/// Most slots (boxes entering the greedy pass) per call: beyond it the greedy pass needs too
-/// many dispatches under lavapipe's loop limit.
-pub const MAX_SLOTS: usize = 1 << 20;
+/// Most slots (boxes entering the greedy pass) per call: one round's worst-case sweep must fit
+/// in lavapipe's loop limit.
+pub const MAX_SLOTS: usize = 1 << 19;
+
+/// (rows, rounds) one greedy dispatch may consider / run, half the loop budget each. Thread 0
+/// spends at most the word scan, the row and the round's kept rows four at a time (under 14
+/// iterations) on a row; a round costs every thread the segment-end loop (32), its stream's
+/// words and their live columns four at a time (9 a word) and a little more.
+fn greedy_budget(slots: usize) -> (usize, usize) {
+    let per = slots.div_ceil(32).div_ceil(GREEDY_STREAMS);
+    let round = GREEDY_ROWS_PER_ROUND + per * 9 + 16;
+    let rows = GREEDY_LOOP_BUDGET / 2 / 14;
+    let rounds = (GREEDY_LOOP_BUDGET / 2 / round).max(1);
+    (rows, rounds)
+}
 
 /// Elements one radix-sort thread walks (`RB` in the shader).
 const RADIX_BLOCK: usize = 128;
@@ -89,6 +103,10 @@ struct Params {
     iou_thr: f32,
     score_thr: f32,
     mode: u32,
+    rounds: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 /// An NMS result still on the GPU: u32 buffer `[1 + groups * (max_kept + 1)]` = NaN flag, then
@@ -176,6 +194,10 @@ pub fn nms_gpu(
         iou_thr: cfg.iou_threshold,
         score_thr: cfg.score_threshold,
         mode: 0,
+        rounds: 0,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
     };
     let gids = groups.map_or(scores, |g| g.0); // unread when has_groups == 0
                                                // Stable LSD radix sort, 8 bits a pass: 4 score passes, then enough group passes for ids
@@ -247,13 +269,15 @@ pub fn nms_gpu(
         grid_1d(words, 256),
     )?;
     // Lavapipe stops an invocation after 65,535 loop iterations (all loops together): bound the
-    // rows one greedy dispatch considers by the worst case per row (every owned word, every bit).
-    let owned = words.div_ceil(GREEDY_THREADS);
-    // Per kept row and owned word: the row loop plus the live bits four at a time (9); thread 0
-    // also spends the scan and the round's kept rows four at a time (about 12) on every row.
-    p.rows = (GREEDY_LOOP_BUDGET / (owned * 10 + 14)).max(1) as u32;
+    // rows and rounds of one greedy dispatch by their worst-case loop counts, and record enough
+    // dispatches for the worst case (those past the end return at once).
+    let (rows, rounds) = greedy_budget(slots);
+    p.rows = rows as u32;
+    p.rounds = rounds as u32;
+    let most_kept = slots.min(num_groups.saturating_mul(max_kept));
+    let dispatches = slots.div_ceil(rows) + most_kept.div_ceil(rounds * GREEDY_ROWS_PER_ROUND);
     let state = gpu.zeros(&[1], DType::U32)?;
-    for _ in 0..slots.div_ceil(p.rows as usize) {
+    for _ in 0..dispatches {
         gpu.dispatch(
             "nms_greedy",
             &SHADER,
