@@ -24,13 +24,13 @@ pub struct Args {
     #[arg(long, default_value = "demo-data")]
     pub data: PathBuf,
     /// Patients to generate.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 120)]
     pub patients: usize,
     /// Slice size of the generated data (px).
     #[arg(long, default_value_t = 128)]
     pub size: u32,
     /// Training epochs of each detector.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 8)]
     pub epochs: usize,
     /// Pseudo categories.
     #[arg(long, default_value_t = 5)]
