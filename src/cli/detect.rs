@@ -34,7 +34,7 @@ pub struct Args {
     /// Overlay PNGs for the first N images.
     #[arg(long, default_value_t = 8)]
     pub overlays: usize,
-    /// Detections drawn on overlays score at least this.
+    /// Overlays show the 3 best detections of each image and every other one scoring at least this.
     #[arg(long, default_value_t = 0.5)]
     pub overlay_min_score: f32,
 }

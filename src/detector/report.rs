@@ -42,8 +42,12 @@ fn draw_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Format { path: path.into(), message: format!("drawing overlay: {e}") }
 }
 
+/// Detections drawn on every overlay whatever their score.
+pub const OVERLAY_TOP: usize = 3;
+
 /// Draws the key slice of a prepared image (scaled up to at least 384 px) with its ground-truth
-/// boxes in green and detections with score >= `min_score` in red, labelled with their scores.
+/// boxes in green and, in red labelled with their scores, the [`OVERLAY_TOP`] best detections
+/// and every other one scoring at least `min_score`.
 pub fn overlay(path: &Path, img: &PreparedImage, dets: &[Detection], min_score: f32) -> Result<()> {
     ensure_font();
     let zoom = (384 / img.width.max(img.height).max(1)).max(1);
@@ -61,7 +65,13 @@ pub fn overlay(path: &Path, img: &PreparedImage, dets: &[Detection], min_score: 
     for b in &img.boxes {
         root.draw(&Rectangle::new(rect(*b), GREEN.stroke_width(2))).map_err(|e| draw_err(path, e))?;
     }
-    for d in dets.iter().filter(|d| d.score >= min_score) {
+    // The three best always show (a weak detector's scores may all sit below the threshold).
+    let mut order: Vec<&Detection> = dets.iter().collect();
+    order.sort_by(|a, b| b.score.total_cmp(&a.score));
+    for (rank, d) in order.into_iter().enumerate() {
+        if rank >= OVERLAY_TOP && d.score < min_score {
+            break;
+        }
         // Back from original-slice pixels to this image's frame.
         let (sx, sy) = (img.scale[0], img.scale[1]);
         let b = [
