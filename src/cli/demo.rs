@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, default_value_t = 128)]
     pub size: u32,
     /// Training epochs of each detector.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     pub epochs: usize,
     /// Pseudo categories.
     #[arg(long, default_value_t = 5)]
