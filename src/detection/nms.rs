@@ -7,16 +7,19 @@
 //! pre-NMS top-k per group (compacting the survivors into `groups x K` slots); an `init` pass
 //! (segment ends, initial "removed" bits); then the greedy pass in a single workgroup, in
 //! rounds: thread 0 walks the sorted slots over the "removed" bits a word at a time and decides
-//! up to 32 live rows (each against the round's earlier kept rows), then all threads clear, in
-//! the 32-slot words they own, the live later boxes of each kept row's group that it overlaps
-//! above the threshold (two barriers a round). As in the CPU loop, IoUs are only computed
-//! between kept rows and still-live columns (bit scan over the live bits, an interval test
-//! before the division), so the work follows kept x live pairs rather than N^2, and no N x N
-//! mask is ever stored (65,536+ boxes need a few KB of bits). Lavapipe ends an invocation after
-//! 65,535 loop iterations (one counter for all its loops), so the greedy pass is split into
-//! dispatches that each consider a bounded stretch of rows (810 at 12,000 boxes, sized for the
-//! worst case, checked by a test of 10,000 disjoint boxes) and hand thread 0's position on in a
-//! one-word buffer; dispatches after the end return at once.
+//! up to 32 live rows (each against the round's earlier kept rows), then the sweep clears the
+//! live later boxes of each kept row's group that it overlaps above the threshold (two barriers
+//! a round). Sweep layout for lavapipe: the 8 lanes of a SIMD vector form a stream owning every
+//! 8th 32-slot word; each lane holds 4 of the round's kept boxes in registers and the stream
+//! walks its live columns together, so one column read serves 32 kept boxes (per-lane gathers
+//! of different columns made the earlier layout no faster than the CPU loop). As in the CPU
+//! loop, IoUs are only computed between kept rows and still-live columns (bit scan over the
+//! live bits, an interval test before the division), so the work follows kept x live pairs
+//! rather than N^2, and no N x N mask is ever stored (65,536+ boxes need a few KB of bits).
+//! Lavapipe ends an invocation after 65,535 loop iterations (one counter for all its loops), so
+//! the greedy pass is split into dispatches that each consider a bounded number of rows and
+//! rounds (sized for the worst case, checked by a test of 10,000 disjoint boxes) and hand
+//! thread 0's position on in a one-word buffer; dispatches after the end return at once.
 //!
 //! Batching: every box carries a group id (image x class, dense in `0..num_groups`); the sort
 //! makes each group a contiguous segment and the greedy pass only compares boxes of one segment. This is
