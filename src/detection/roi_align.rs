@@ -119,11 +119,34 @@ pub fn roi_align_backward(
     if dy.shape() != [r, shape[1], cfg.out_h, cfg.out_w] {
         return Err(Error::shape(op, format!("dy {:?} for {r} RoIs, {cfg:?}", dy.shape())));
     }
-    let mut p = params(op, shape, r, cfg)?;
-    let dx = gpu.empty(op, input_shape, DType::F32)?;
-    if dx.numel() == 0 {
-        return Ok(dx);
+    params(op, shape, r, cfg)?; // validates the config
+    if shape.iter().product::<usize>() == 0 {
+        return gpu.empty(op, input_shape, DType::F32);
     }
+    roi_tiles::sum_over_roi_chunks(gpu, rois, &[dy], roi_tiles::LOOP_BUDGET / loops_per_roi(cfg), |rois, t| {
+        backward_pass(gpu, &t[0], shape, rois, cfg)
+    })
+}
+
+/// Worst-case loop iterations one covering RoI costs a backward thread: every sample that can
+/// touch the cell (all of a RoI smaller than a cell: (out_h * s) x (out_w * s) for a fixed
+/// sampling ratio s; with adaptive sampling samples are at least half a cell apart once a bin
+/// is a cell wide, so at most max(out, 5) per axis) times the channel loop, plus the fixed cost.
+pub fn loops_per_roi(cfg: &RoiAlignConfig) -> usize {
+    let (sy, sx) = if cfg.sampling_ratio > 0 {
+        (cfg.out_h * cfg.sampling_ratio, cfg.out_w * cfg.sampling_ratio)
+    } else {
+        (cfg.out_h.max(5), cfg.out_w.max(5))
+    };
+    sy * sx * (CB + 1) + sy + 32
+}
+
+/// One backward dispatch (plus its tile lists) over all of `rois`.
+fn backward_pass(gpu: &Gpu, dy: &Tensor, shape: [usize; 4], rois: &Tensor, cfg: &RoiAlignConfig) -> Result<Tensor> {
+    let op = "roi_align_backward";
+    let r = rois.shape()[0];
+    let mut p = params(op, shape, r, cfg)?;
+    let dx = gpu.empty(op, &shape, DType::F32)?;
     let offset = if cfg.aligned { 0.5 } else { 0.0 };
     let geo = TileGeometry { scale: cfg.spatial_scale, offset, min1: !cfg.aligned };
     let tl = roi_tiles::build(gpu, rois, shape[0], shape[2], shape[3], geo)?;

@@ -15,8 +15,9 @@
 //! its image that may reach the tile, in RoI order) and the bins that hold the cell, summing
 //! `dy` where the stored argmax is that cell. The sum order is fixed, so it is deterministic and
 //! needs no float atomics. Lavapipe ends an invocation after 65,535 loop iterations (all loops
-//! together); a covering RoI costs a thread about 80 of them, so a cell may be covered by some
-//! 800 RoIs of its image before that limit would cut the sum short.
+//! together); a covering RoI costs a thread up to about 850 of them at 7x7 (a RoI smaller than a
+//! cell puts the cell in every bin), so the launcher processes RoIs in chunks that fit
+//! [`roi_tiles::LOOP_BUDGET`] and sums the chunks' gradients in order.
 
 use crate::error::{Error, Result};
 use crate::gpu::{grid_1d, Arg, Gpu, Shader};
@@ -143,10 +144,30 @@ pub fn roi_pool_backward(
         ));
     }
     check_out("roi_pool_backward", ds[2], ds[3], spatial_scale)?;
-    let dx = gpu.empty("roi_pool_backward", input_shape, DType::F32)?;
-    if h == 0 || w == 0 || dx.numel() == 0 {
-        return Ok(dx);
+    if h == 0 || w == 0 || n * c * h * w == 0 {
+        return gpu.empty("roi_pool_backward", input_shape, DType::F32);
     }
+    // Worst case for one covering RoI: the bin scans plus, when the RoI is smaller than a cell
+    // and every bin pools this cell, all bins times the channel loop.
+    let (oh, ow) = (ds[2], ds[3]);
+    let per_roi = oh + ow + oh * ow * (CB + 1) + 8;
+    roi_tiles::sum_over_roi_chunks(gpu, rois, &[dy, argmax], roi_tiles::LOOP_BUDGET / per_roi, |rois, t| {
+        backward_pass(gpu, &t[0], &t[1], [n, c, h, w], rois, spatial_scale)
+    })
+}
+
+/// One backward dispatch (plus its tile lists) over all of `rois`.
+fn backward_pass(
+    gpu: &Gpu,
+    dy: &Tensor,
+    argmax: &Tensor,
+    [n, c, h, w]: [usize; 4],
+    rois: &Tensor,
+    spatial_scale: f32,
+) -> Result<Tensor> {
+    let r = rois.shape()[0];
+    let ds = dy.shape();
+    let dx = gpu.empty("roi_pool_backward", &[n, c, h, w], DType::F32)?;
     let geo = TileGeometry { scale: spatial_scale, offset: 0.0, min1: false };
     let tl = roi_tiles::build(gpu, rois, n, h, w, geo)?;
     let mut p = params(n, c, h, w, r, ds[2], ds[3], spatial_scale);

@@ -97,6 +97,50 @@ pub fn build(gpu: &Gpu, rois: &Tensor, n: usize, h: usize, w: usize, geo: TileGe
     Ok(TileLists { lists, tile, tiles_x, tiles_y })
 }
 
+/// Lavapipe ends a shader invocation after 65,535 loop iterations (all its loops together); the
+/// backward gathers stay under this many per invocation by processing RoIs in chunks.
+pub const LOOP_BUDGET: usize = 60_000;
+
+/// The first `count` rows starting at row `start` of `t` (any 4-byte dtype) as a new tensor.
+fn rows(gpu: &Gpu, t: &Tensor, start: usize, count: usize) -> Result<Tensor> {
+    let mut shape = t.shape().to_vec();
+    let per_row = t.numel() / shape[0].max(1);
+    shape[0] = count;
+    let out = gpu.empty("roi_chunk", &shape, t.dtype())?;
+    gpu.copy_region(t, start * per_row, &out, 0, count * per_row)?;
+    Ok(out)
+}
+
+/// Runs a backward `pass` on consecutive chunks of at most `chunk` RoIs (the rows of `rois` and
+/// the same rows of each tensor in `per_roi`) and sums the input gradients in chunk order: the
+/// result is deterministic, and no invocation loops over more RoIs than its budget allows.
+pub fn sum_over_roi_chunks(
+    gpu: &Gpu,
+    rois: &Tensor,
+    per_roi: &[&Tensor],
+    chunk: usize,
+    mut pass: impl FnMut(&Tensor, &[Tensor]) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let r = rois.shape()[0];
+    let chunk = chunk.max(1);
+    if r <= chunk {
+        let all: Vec<Tensor> = per_roi.iter().map(|t| (*t).clone()).collect();
+        return pass(rois, &all);
+    }
+    let mut total: Option<Tensor> = None;
+    for start in (0..r).step_by(chunk) {
+        let count = chunk.min(r - start);
+        let rc = rows(gpu, rois, start, count)?;
+        let parts: Vec<Tensor> = per_roi.iter().map(|t| rows(gpu, t, start, count)).collect::<Result<_>>()?;
+        let dx = pass(&rc, &parts)?;
+        total = Some(match total {
+            None => dx,
+            Some(acc) => crate::ops::elementwise::add(gpu, &acc, &dx)?,
+        });
+    }
+    total.ok_or_else(|| Error::invalid("roi_chunk", "no RoIs"))
+}
+
 /// CPU reference: the lists per (image, tile), in RoI order (mirrors the shader's f32 arithmetic).
 pub fn cpu_lists(rois: &[f32], n: usize, h: usize, w: usize, tile: usize, geo: TileGeometry) -> Vec<Vec<u32>> {
     let (tx_n, ty_n) = (w.div_ceil(tile), h.div_ceil(tile));

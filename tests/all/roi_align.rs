@@ -145,3 +145,18 @@ fn backward_across_many_tiles_for_both_alignments() {
         check([2, 9, 37, 45], &rois, &cfg, 57);
     }
 }
+
+#[test]
+fn backward_of_many_rois_stacked_on_one_cell_is_not_cut_short() {
+    // 150 small RoIs over the same few cells: each costs a covered cell's thread ~1,800 loop
+    // iterations at 7x7 bins x 2x2 samples, past lavapipe's 65,535-iteration cap for one
+    // invocation unless the RoIs are processed in chunks.
+    let mut r = rng(57);
+    let mut rois = Vec::new();
+    for _ in 0..150 {
+        let (x, y) = (r.gen_range(8.0..10.0f32), r.gen_range(8.0..10.0f32));
+        rois.extend([0.0, x, y, x + r.gen_range(1.0..6.0), y + r.gen_range(1.0..6.0)]);
+    }
+    let cfg = RoiAlignConfig { out_h: 7, out_w: 7, spatial_scale: 0.25, sampling_ratio: 2, aligned: true };
+    check([1, 8, 6, 6], &rois, &cfg, 58);
+}

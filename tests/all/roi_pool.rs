@@ -163,3 +163,25 @@ fn backward_across_many_tiles_with_invalid_and_non_finite_rois() {
     rois.extend([5.0, 10.0, 10.0, 50.0, 50.0]);
     check([2, 9, 37, 45], &rois, 7, 7, 0.125, 29);
 }
+
+#[test]
+fn backward_of_many_rois_stacked_on_one_cell_is_not_cut_short() {
+    // 1,100 RoIs over the same cells: past what one invocation's loop budget covers on
+    // lavapipe (about 800 covering RoIs), so the launcher must chunk the RoIs.
+    let g = gpu();
+    let mut r = rng(77);
+    let shape = [1usize, 4, 5, 5];
+    let mut rois = Vec::new();
+    for _ in 0..1100 {
+        let (x, y) = (r.gen_range(4.0..8.0f32), r.gen_range(4.0..8.0f32));
+        rois.extend([0.0, x, y, x + r.gen_range(2.0..12.0), y + r.gen_range(2.0..12.0)]);
+    }
+    let x = randn(&mut r, shape.iter().product());
+    let tx = g.upload(&shape, &x).unwrap();
+    let tr = g.upload(&[1100, 5], &rois).unwrap();
+    let (y, amax) = roi_pool_forward(&g, &tx, &tr, 7, 7, 0.25).unwrap();
+    let dy = randn(&mut r, y.numel());
+    let dx = roi_pool_backward(&g, &g.upload(y.shape(), &dy).unwrap(), &amax, &shape, &tr, 0.25).unwrap();
+    let want = cpu::backward(&dy, &amax.to_vec_u32(&g).unwrap(), shape, &rois, 7, 7);
+    assert_close("roi_pool backward, 1,100 stacked RoIs", &dx.to_vec(&g).unwrap(), &want, 1e-5);
+}
