@@ -8,7 +8,8 @@
 // invocation li owns column block li % 8 and row block li / 8 of the 64 x 64 workgroup tile, so
 // the launch grid is matmul_vec4.wgsl's. No invocation returns early: every lane must take part
 // in the broadcasts, so loads past the edges are clamped and only the stores are guarded.
-// Entry points `mm4sg_nn`, `mm4sg_tn`, `mm4sg_nt`, `mm4sg_tt` (t = stored transposed).
+// Entry points `mm4sg_tn`, `mm4sg_nt`, `mm4sg_tt` (t = stored transposed); neither transposed
+// runs matmul_16x4_sg.wgsl (16 x 4 a lane, half the B loads).
 
 struct Params {
     m: u32,
@@ -156,8 +157,6 @@ fn body(wg: vec3<u32>, li: u32, lane: u32, ta: bool, tb: bool) {
     store_row(m0 + 7u, n0, cb, s7[0], s7[1]);
 }
 
-@compute @workgroup_size(64)
-fn mm4sg_nn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) { body(wg, li, lane, false, false); }
 @compute @workgroup_size(64)
 fn mm4sg_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) { body(wg, li, lane, true, false); }
 @compute @workgroup_size(64)

@@ -96,6 +96,31 @@ fn batched_matmul_matches_per_item_cpu() {
     }
 }
 
+#[test]
+fn batched_matmul_without_transposes_matches_cpu() {
+    // Neither operand transposed and vec4-aligned: the 16x4 subgroup kernel with subgroups on,
+    // across two 128-row tiles and a partial 32-column tile.
+    let g = gpu();
+    let mut r = rng(13);
+    let (batch, m, k, n) = (2, 136, 20, 36);
+    let a = randn(&mut r, batch * m * k);
+    let b = randn(&mut r, batch * k * n);
+    let mut want = Vec::new();
+    for i in 0..batch {
+        want.extend(cpu::matmul(&a[i * m * k..(i + 1) * m * k], &b[i * k * n..(i + 1) * k * n], m, k, n, false, false));
+    }
+    let at = g.upload(&[batch, m, k], &a).unwrap();
+    let bt = g.upload(&[batch, k, n], &b).unwrap();
+    for (v, sg_off) in RUNS {
+        g.force_variant(Some(v));
+        g.disable_subgroups(sg_off);
+        let c = matmul_batched(&g, &at, &bt, false, false).unwrap();
+        g.disable_subgroups(false);
+        assert_close(&format!("{v:?} subgroups_off={sg_off} batch nn"), &c.to_vec(&g).unwrap(), &want, 1e-5);
+    }
+    g.force_variant(None);
+}
+
 fn batched_case(g: &deeplesion::Gpu, batch: usize, m: usize, k: usize, n: usize, r: &mut rand_chacha::ChaCha8Rng) {
     let a = randn(r, batch * m * k);
     let b = randn(r, batch * n * k);
