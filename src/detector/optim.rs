@@ -27,21 +27,33 @@ impl Optimizer {
         Optimizer { momentum, weight_decay, velocity: BTreeMap::new() }
     }
 
-    /// The global L2 norm of the trainable parameters' gradients: per parameter a sum of squares
-    /// on the GPU (fixed order), gathered into one buffer and read back once, summed in f64.
-    pub fn grad_norm(gpu: &Gpu, store: &ParamStore, grads: &Grads) -> Result<f32> {
+    /// The values of the `[1]` tensors `scalars` (a step's losses) and the global L2 norm of the
+    /// trainable parameters' gradients, read back together in one readback: the scalars and one
+    /// sum of squares per parameter (on the GPU, fixed order) are gathered into one buffer, and
+    /// the sums are added in f64.
+    pub fn scalars_and_grad_norm(
+        gpu: &Gpu,
+        store: &ParamStore,
+        grads: &Grads,
+        scalars: &[&Tensor],
+    ) -> Result<(Vec<f32>, f32)> {
         let trained: Vec<&Tensor> =
             store.ids().filter(|&id| !store.get(id).frozen).filter_map(|id| grads.param(id)).collect();
-        if trained.is_empty() {
-            return Ok(0.0);
+        let ns = scalars.len();
+        if ns + trained.len() == 0 {
+            return Ok((Vec::new(), 0.0));
         }
-        let sums = gpu.empty("grad_norm", &[trained.len()], DType::F32)?;
+        let buf = gpu.empty("grad_norm", &[ns + trained.len()], DType::F32)?;
+        for (i, t) in scalars.iter().enumerate() {
+            gpu.copy_region(t, 0, &buf, i, 1)?;
+        }
         for (i, g) in trained.iter().enumerate() {
             let sq = elementwise::mul(gpu, g, g)?;
-            gpu.copy_region(&reduce::sum_all(gpu, &sq, 1.0)?, 0, &sums, i, 1)?;
+            gpu.copy_region(&reduce::sum_all(gpu, &sq, 1.0)?, 0, &buf, ns + i, 1)?;
         }
-        let total: f64 = sums.to_vec(gpu)?.iter().map(|&v| v as f64).sum();
-        Ok(total.sqrt() as f32)
+        let v = buf.to_vec(gpu)?;
+        let total: f64 = v[ns..].iter().map(|&x| x as f64).sum();
+        Ok((v[..ns].to_vec(), total.sqrt() as f32))
     }
 
     /// One update of every trainable parameter that received a gradient (recorded, not submitted),

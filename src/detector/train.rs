@@ -28,6 +28,7 @@ use crate::data::loader::epoch_order;
 use crate::data::{Dataset, LoadOptions, Loader, Split};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::tensor::Tensor;
 
 /// What to train and where.
 pub struct TrainOptions {
@@ -231,25 +232,24 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
             let tape = Tape::new(gpu);
             let losses = net.train_forward(&tape, &images, &targets, &mut st.rng)?;
             let grads = tape.backward(&losses.total)?;
-            let parts: Vec<_> = losses.parts.iter().map(|p| p.value().clone()).collect();
+            // One readback: the four losses and the gradient norm (logged always: it shows a
+            // coming divergence; it clips when set). Both are checked before the update, so a
+            // NaN never reaches the weights or a checkpoint.
+            let parts: Vec<&Tensor> = losses.parts.iter().map(|p| p.value()).collect();
+            let (loss_vals, gnorm) = Optimizer::scalars_and_grad_norm(gpu, &net.store, &grads, &parts)?;
             let mut vals = [0f32; 4];
-            // Check the losses before updating so a NaN never reaches the weights or a checkpoint.
-            for (i, p) in parts.iter().enumerate() {
-                vals[i] = p.to_vec(gpu)?[0];
-                if !vals[i].is_finite() {
-                    return Err(Error::Training(format!(
-                        "{} loss is {} at step {} (epoch {}, batch {}); the last good checkpoint is {}",
-                        LOSS_NAMES[i],
-                        vals[i],
-                        st.step,
-                        st.epoch + 1,
-                        st.batch + 1,
-                        ck_path.display()
-                    )));
-                }
+            vals.copy_from_slice(&loss_vals);
+            if let Some(i) = vals.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Training(format!(
+                    "{} loss is {} at step {} (epoch {}, batch {}); the last good checkpoint is {}",
+                    LOSS_NAMES[i],
+                    vals[i],
+                    st.step,
+                    st.epoch + 1,
+                    st.batch + 1,
+                    ck_path.display()
+                )));
             }
-            // The gradient norm is logged always (it shows a coming divergence) and clips when set.
-            let gnorm = Optimizer::grad_norm(gpu, &net.store, &grads)?;
             if !gnorm.is_finite() {
                 return Err(Error::Training(format!(
                     "gradient norm is {gnorm} at step {} (epoch {}, batch {}) with finite losses {vals:?}; \
