@@ -90,13 +90,37 @@ pub fn maxpool2d_forward(gpu: &Gpu, x: &Tensor, p: MaxPool2dParams) -> Result<(T
     Ok((y, arg))
 }
 
-/// dx [input_shape] from dy and the forward's argmax: each input cell gathers the dy of the windows that chose it.
+/// dx [input_shape] from dy and the forward's argmax: one thread a window for disjoint windows
+/// (see [`disjoint_windows`]), else the general gather ([`maxpool2d_backward_gather`]).
 pub fn maxpool2d_backward(
     gpu: &Gpu,
     dy: &Tensor,
     argmax: &Tensor,
     input_shape: &[usize],
     p: MaxPool2dParams,
+) -> Result<Tensor> {
+    backward(gpu, dy, argmax, input_shape, p, disjoint_windows(p))
+}
+
+/// The general backward: each input cell gathers the dy of the windows that chose it (any
+/// window; what [`maxpool2d_backward`] runs for overlapping or padded windows).
+pub fn maxpool2d_backward_gather(
+    gpu: &Gpu,
+    dy: &Tensor,
+    argmax: &Tensor,
+    input_shape: &[usize],
+    p: MaxPool2dParams,
+) -> Result<Tensor> {
+    backward(gpu, dy, argmax, input_shape, p, false)
+}
+
+fn backward(
+    gpu: &Gpu,
+    dy: &Tensor,
+    argmax: &Tensor,
+    input_shape: &[usize],
+    p: MaxPool2dParams,
+    per_window: bool,
 ) -> Result<Tensor> {
     const OP: &str = "maxpool2d_backward";
     let gp = gpu_params(OP, input_shape, p)?;
@@ -112,7 +136,7 @@ pub fn maxpool2d_backward(
         return Ok(dx);
     }
     let args = [Arg::R(dy), Arg::W(argmax), Arg::W(&dx)];
-    if disjoint_windows(p) && !force_gather() {
+    if per_window {
         let (h, w) = (input_shape[2], input_shape[3]);
         if h % p.kernel != 0 || w % p.kernel != 0 {
             crate::ops::elementwise::fill(gpu, &dx, 0.0)?; // cells no window covers
@@ -128,19 +152,6 @@ pub fn maxpool2d_backward(
 /// can then write each window's cells from one thread instead of gathering per input cell.
 pub fn disjoint_windows(p: MaxPool2dParams) -> bool {
     p.kernel == p.stride && p.pad == 0
-}
-
-thread_local! {
-    static FORCE_GATHER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn force_gather() -> bool {
-    FORCE_GATHER.with(|f| f.get())
-}
-
-/// Tests: use the general gather backward even for disjoint windows (on this thread).
-pub fn force_gather_backward(on: bool) {
-    FORCE_GATHER.with(|f| f.set(on));
 }
 
 /// CPU references (generic over f32/f64 through f64 inputs).
