@@ -1,4 +1,4 @@
-//! From the data layer to the network: preprocessing settings, class labels (single, pseudo, coarse), batches, ground truth for evaluation.
+//! From the data layer to the network: preprocessing settings, class labels (single, pseudo, coarse), batches.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +10,6 @@ use super::config::{ClassMode, Config};
 use super::step::ImageTargets;
 use crate::data::{Dataset, ImageRecord, PreparedImage, PreprocessConfig};
 use crate::error::{Error, Result};
-use crate::eval::GtLesion;
 use crate::gpu::Gpu;
 use crate::tensor::Tensor;
 
@@ -155,9 +154,4 @@ pub fn flips(rng: &mut ChaCha8Rng, n: usize, on: bool) -> Vec<bool> {
 pub fn to_original(b: [f32; 4], img: &PreparedImage) -> [f32; 4] {
     let (sx, sy) = (img.scale[0], img.scale[1]);
     [(b[0] + 0.5) / sx - 0.5, (b[1] + 0.5) / sy - 0.5, (b[2] + 0.5) / sx - 0.5, (b[3] + 0.5) / sy - 0.5]
-}
-
-/// Ground truth of the given images for [`crate::eval::evaluate`], and their file names.
-pub fn ground_truth(images: &[&ImageRecord]) -> (Vec<String>, Vec<GtLesion>) {
-    crate::eval::ground_truth::from_records(images.iter().flat_map(|img| &img.lesions))
 }

@@ -68,7 +68,7 @@ pub fn evaluate_split(
         idx.truncate(max_images);
     }
     let recs: Vec<_> = idx.iter().map(|&i| &ds.images[i]).collect();
-    let (names, gts) = ddata::ground_truth(&recs);
+    let (names, gts) = eval::ground_truth::from_records(recs.iter().flat_map(|img| &img.lesions));
     let (dets, _) = detect_dataset(gpu, net, ds, idx, 0, |_| {})?;
     let m = eval::evaluate(&dets, &gts, &names, EvalOptions::default())?;
     if let Some(out) = dets_out {
