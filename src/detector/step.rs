@@ -266,9 +266,14 @@ impl Network {
         let rois_t = gpu.upload(&[r, 5], &rows)?;
         let pooled = self.roi_features(&tape, &rpn.features, &rois_t)?;
         let (logits, deltas) = self.head(&tape, &pooled)?;
-        let logits = logits.value().to_vec(gpu)?;
-        let deltas = deltas.value().to_vec(gpu)?;
         let c1 = self.num_classes + 1;
+        // Class logits and deltas in one readback.
+        let (nl, nd) = (logits.value().numel(), deltas.value().numel());
+        let both = gpu.empty("detect", &[nl + nd], DType::F32)?;
+        gpu.copy_region(logits.value(), 0, &both, 0, nl)?;
+        gpu.copy_region(deltas.value(), 0, &both, nl, nd)?;
+        let mut logits = both.to_vec(gpu)?;
+        let deltas = logits.split_off(nl);
         let coder = BoxCoder { weights: self.cfg.roi.box_weights, ..BoxCoder::roi_head() };
         let (mut boxes, mut scores, mut classes, mut images_of) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..r {
