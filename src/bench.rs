@@ -14,11 +14,23 @@ use crate::tensor::Tensor;
 /// What a case measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Matmul { m: usize, k: usize, n: usize },
+    /// C [M, N] = op(A) op(B); `ta`/`tb`: the operand is stored transposed (A as [K, M], B as [N, K]).
+    Matmul {
+        m: usize,
+        k: usize,
+        n: usize,
+        ta: bool,
+        tb: bool,
+    },
     ConvForward(ConvShape),
     ConvBackwardData(ConvShape),
     ConvBackwardWeight(ConvShape),
-    MaxPool { n: usize, c: usize, h: usize, w: usize },
+    MaxPool {
+        n: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+    },
 }
 
 /// A 3x3 pad-1 stride-1 convolution: batch n, c -> o channels on h x w.
@@ -57,7 +69,11 @@ impl Kind {
     /// Human-readable shape.
     pub fn shape(&self) -> String {
         match self {
-            Kind::Matmul { m, k, n } => format!("{m}x{k}x{n}"),
+            // "nt": B stored transposed (a Linear layer's forward), "tn": A (its weight gradient).
+            Kind::Matmul { m, k, n, ta, tb } => match (ta, tb) {
+                (false, false) => format!("{m}x{k}x{n}"),
+                _ => format!("{m}x{k}x{n} {}{}", if *ta { 't' } else { 'n' }, if *tb { 't' } else { 'n' }),
+            },
             Kind::ConvForward(s) | Kind::ConvBackwardData(s) | Kind::ConvBackwardWeight(s) => {
                 format!("n{} {}->{} {}x{} k3p1", s.n, s.c, s.o, s.h, s.w)
             }
@@ -68,7 +84,7 @@ impl Kind {
     /// Work of one run: (amount, unit) where the unit is "GFLOP/s" (flops) or "GB/s" (bytes moved).
     pub fn work(&self) -> (f64, &'static str) {
         match self {
-            Kind::Matmul { m, k, n } => (2.0 * (m * k * n) as f64, "GFLOP/s"),
+            Kind::Matmul { m, k, n, .. } => (2.0 * (m * k * n) as f64, "GFLOP/s"),
             Kind::ConvForward(s) | Kind::ConvBackwardData(s) | Kind::ConvBackwardWeight(s) => (s.flops(), "GFLOP/s"),
             // Reads the input once, writes the max and the u32 argmax.
             Kind::MaxPool { n, c, h, w } => (4.0 * (n * c * h * w + 2 * n * c * (h / 2) * (w / 2)) as f64, "GB/s"),
@@ -76,11 +92,16 @@ impl Kind {
     }
 }
 
-/// The benchmark cases of the issue; `quick` keeps one of each kernel at the smaller size.
+/// The benchmark cases of the issue (plus matmul with one operand transposed, as a Linear layer's
+/// forward and weight gradient run it); `quick` keeps one of each kernel at the smaller size.
 pub fn cases(quick: bool) -> Vec<Kind> {
     let big = ConvShape { n: 1, c: 64, o: 64, h: 128, w: 128 };
     let deep = ConvShape { n: 1, c: 128, o: 128, h: 64, w: 64 };
-    let mut v = vec![Kind::Matmul { m: 1024, k: 1024, n: 1024 }];
+    let mm = |ta, tb| Kind::Matmul { m: 1024, k: 1024, n: 1024, ta, tb };
+    let mut v = vec![mm(false, false)];
+    if !quick {
+        v.extend([mm(false, true), mm(true, false)]);
+    }
     let convs: &[ConvShape] = if quick { &[deep] } else { &[big, deep] };
     for &s in convs {
         v.extend([Kind::ConvForward(s), Kind::ConvBackwardData(s), Kind::ConvBackwardWeight(s)]);
@@ -106,7 +127,9 @@ impl Prepared {
     pub fn new(gpu: &Gpu, kind: Kind) -> Result<Prepared> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let shapes: Vec<Vec<usize>> = match kind {
-            Kind::Matmul { m, k, n } => vec![vec![m, k], vec![k, n]],
+            Kind::Matmul { m, k, n, ta, tb } => {
+                vec![if ta { vec![k, m] } else { vec![m, k] }, if tb { vec![n, k] } else { vec![k, n] }]
+            }
             Kind::ConvForward(s) => vec![vec![s.n, s.c, s.h, s.w], vec![s.o, s.c, 3, 3], vec![s.o]],
             Kind::ConvBackwardData(s) => vec![vec![s.n, s.o, s.h, s.w], vec![s.o, s.c, 3, 3]],
             Kind::ConvBackwardWeight(s) => vec![vec![s.n, s.c, s.h, s.w], vec![s.n, s.o, s.h, s.w]],
@@ -126,7 +149,7 @@ impl Prepared {
     pub fn run_gpu(&self, gpu: &Gpu) -> Result<()> {
         let d = &self.dev;
         match self.kind {
-            Kind::Matmul { .. } => drop(matmul::matmul(gpu, &d[0], &d[1], false, false)?),
+            Kind::Matmul { ta, tb, .. } => drop(matmul::matmul(gpu, &d[0], &d[1], ta, tb)?),
             Kind::ConvForward(_) => drop(conv2d::conv2d_forward(gpu, &d[0], &d[1], Some(&d[2]), ConvShape::params())?),
             Kind::ConvBackwardData(s) => {
                 drop(conv2d::conv2d_backward_data(gpu, &d[0], &d[1], &[s.n, s.c, s.h, s.w], ConvShape::params())?)
@@ -143,8 +166,8 @@ impl Prepared {
     pub fn run_cpu(&self) {
         let h = &self.host;
         match self.kind {
-            Kind::Matmul { m, k, n } => {
-                drop(std::hint::black_box(matmul::cpu::matmul(&h[0], &h[1], m, k, n, false, false)))
+            Kind::Matmul { m, k, n, ta, tb } => {
+                drop(std::hint::black_box(matmul::cpu::matmul(&h[0], &h[1], m, k, n, ta, tb)))
             }
             Kind::ConvForward(s) => {
                 let (x, w, b) = (conv2d::cpu::to_f64(&h[0]), conv2d::cpu::to_f64(&h[1]), conv2d::cpu::to_f64(&h[2]));

@@ -7,8 +7,7 @@ use crate::tensor::{DType, Tensor};
 
 static SHADER: Shader = shader!("matmul");
 static VEC4: Shader = shader!("matmul_vec4");
-static VEC4_SG: Shader = shader!("matmul_vec4_sg");
-static SG16: Shader = shader!("matmul_16x4_sg");
+static SG32: Shader = shader!("matmul_32x8_sg");
 
 /// Rows and columns of C one workgroup covers, in both variants.
 const BLOCK: usize = 64;
@@ -28,7 +27,17 @@ pub struct MatmulParams {
     pub a_batch: u32,
     pub b_batch: u32,
     pub c_batch: u32,
-    pub _pad: u32,
+    /// Subgroups of a workgroup stacked along M: read by matmul_32x8_sg.wgsl only (see
+    /// [`sg_rows_for`]), padding for the other kernels.
+    pub sg_rows: u32,
+}
+
+/// How matmul_32x8_sg.wgsl stacks its workgroup's 8 subgroups (each 32 rows x 64 columns):
+/// `s` along M and 8 / s along N, a (32 s) x (512 / s) tile. Picks the stacking that pads
+/// the M x N output least (the most along M on ties: 1024^3 runs 10% faster at s = 8 than 4).
+pub fn sg_rows_for(m: usize, n: usize) -> u32 {
+    let padded = |s: usize| m.div_ceil(32 * s) * 32 * s * n.div_ceil(512 / s) * (512 / s);
+    [8, 4, 2, 1].into_iter().min_by_key(|&s| padded(s)).unwrap_or(8) as u32
 }
 
 /// The (rows, cols) of an operand's logical matrix given its stored 2-D shape and transpose flag.
@@ -105,7 +114,7 @@ pub fn matmul_batched(gpu: &Gpu, a: &Tensor, b: &Tensor, trans_a: bool, trans_b:
         a_batch: (m * k) as u32,
         b_batch: (k * n) as u32,
         c_batch: (m * n) as u32,
-        _pad: 0,
+        sg_rows: sg_rows_for(m, n),
     };
     // The vec4 kernel needs every vec4 it loads aligned: K % 4, and M % 4 (A transposed) or N % 4
     // (B not transposed) along the contiguous axes.
@@ -113,20 +122,20 @@ pub fn matmul_batched(gpu: &Gpu, a: &Tensor, b: &Tensor, trans_a: bool, trans_b:
     let (shader, entry) = match (gpu.variant(), aligned, trans_a, trans_b) {
         (Variant::WorkgroupTiled, ..) => (&SHADER, "matmul_tiled"),
         (Variant::RegisterBlocked, false, ..) => (&SHADER, "matmul_rb"),
-        // The same vec4 kernel with A shared across 8-lane subgroups (1.3-1.6x on lavapipe).
-        // Neither transposed: 16 rows x 4 columns a lane, half the B loads of the 8 x 8 block
-        // (1.4-1.55x side by side on lavapipe).
-        (Variant::RegisterBlocked, true, false, false) if gpu.subgroups8() => (&SG16, "mm16_nn"),
-        (Variant::RegisterBlocked, true, true, false) if gpu.subgroups8() => (&VEC4_SG, "mm4sg_tn"),
-        (Variant::RegisterBlocked, true, false, true) if gpu.subgroups8() => (&VEC4_SG, "mm4sg_nt"),
-        (Variant::RegisterBlocked, true, true, true) if gpu.subgroups8() => (&VEC4_SG, "mm4sg_tt"),
+        // 32 rows x 8 columns a lane with A shared across 8-lane subgroups: 2.7x the plain vec4
+        // kernel on lavapipe (load cost dominates there; see the shader's header).
+        (Variant::RegisterBlocked, true, false, false) if gpu.subgroups8() => (&SG32, "mm32_nn"),
+        (Variant::RegisterBlocked, true, true, false) if gpu.subgroups8() => (&SG32, "mm32_tn"),
+        (Variant::RegisterBlocked, true, false, true) if gpu.subgroups8() => (&SG32, "mm32_nt"),
+        (Variant::RegisterBlocked, true, true, true) if gpu.subgroups8() => (&SG32, "mm32_tt"),
         (Variant::RegisterBlocked, true, false, false) => (&VEC4, "mm4_nn"),
         (Variant::RegisterBlocked, true, true, false) => (&VEC4, "mm4_tn"),
         (Variant::RegisterBlocked, true, false, true) => (&VEC4, "mm4_nt"),
         (Variant::RegisterBlocked, true, true, true) => (&VEC4, "mm4_tt"),
     };
-    let groups = if entry == "mm16_nn" {
-        [n.div_ceil(32) as u32, m.div_ceil(128) as u32, batch as u32]
+    let groups = if std::ptr::eq(shader, &SG32) {
+        let s = params.sg_rows as usize;
+        [n.div_ceil(512 / s) as u32, m.div_ceil(32 * s) as u32, batch as u32]
     } else {
         [n.div_ceil(BLOCK) as u32, m.div_ceil(BLOCK) as u32, batch as u32]
     };

@@ -1,7 +1,7 @@
 //! Matmul against its CPU reference: both kernel variants, all four transpose cases, awkward shapes, batches.
 
 use deeplesion::gpu::Variant;
-use deeplesion::ops::matmul::{cpu, matmul, matmul_batched};
+use deeplesion::ops::matmul::{cpu, matmul, matmul_batched, sg_rows_for};
 use deeplesion::testing::{assert_close, gpu, randn, rng};
 
 /// (variant, subgroup kernels switched off): register-blocked with the subgroup kernels (where the
@@ -98,8 +98,8 @@ fn batched_matmul_matches_per_item_cpu() {
 
 #[test]
 fn batched_matmul_without_transposes_matches_cpu() {
-    // Neither operand transposed and vec4-aligned: the 16x4 subgroup kernel with subgroups on,
-    // across two 128-row tiles and a partial 32-column tile.
+    // Neither operand transposed and vec4-aligned: the 32x8 subgroup kernel with subgroups on,
+    // across several 32-row subgroup blocks and a partial 64-column one.
     let g = gpu();
     let mut r = rng(13);
     let (batch, m, k, n) = (2, 136, 20, 36);
@@ -149,4 +149,34 @@ fn zero_inner_dimension_gives_zeros_and_mismatch_is_an_error() {
     let a = g.upload(&[2, 3], &[0.0; 6]).unwrap();
     let e = matmul(&g, &a, &a, false, false).unwrap_err().to_string();
     assert!(e.contains("'matmul'") && e.contains("inner"), "{e}");
+}
+
+#[test]
+fn every_subgroup_stacking_matches_cpu_for_all_transposes() {
+    // matmul_32x8_sg.wgsl stacks its 8 subgroups 8, 4, 2 or 1 along M by the output's shape;
+    // each (M, N) here picks one (checked), with partial tiles along both axes and a batch of 2.
+    let g = gpu();
+    let mut r = rng(14);
+    let k = 12;
+    for (m, n, stack) in [(260, 36, 8), (100, 200, 4), (36, 600, 2), (20, 1000, 1), (4, 4, 8)] {
+        assert_eq!(sg_rows_for(m, n), stack, "stacking for {m}x{n}");
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = randn(&mut r, 2 * m * k);
+            let b = randn(&mut r, 2 * k * n);
+            let mut want = Vec::new();
+            for i in 0..2 {
+                let (ai, bi) = (&a[i * m * k..(i + 1) * m * k], &b[i * k * n..(i + 1) * k * n]);
+                want.extend(cpu::matmul(ai, bi, m, k, n, ta, tb));
+            }
+            let sa = stored(m, k, ta);
+            let sb = stored(k, n, tb);
+            let at = g.upload(&[2, sa[0], sa[1]], &a).unwrap();
+            let bt = g.upload(&[2, sb[0], sb[1]], &b).unwrap();
+            g.force_variant(Some(Variant::RegisterBlocked));
+            let c = matmul_batched(&g, &at, &bt, ta, tb).unwrap();
+            g.force_variant(None);
+            let case = format!("stacking {stack} m={m} n={n} ta={ta} tb={tb}");
+            assert_close(&case, &c.to_vec(&g).unwrap(), &want, 1e-5);
+        }
+    }
 }
