@@ -216,16 +216,16 @@ pub fn nms_gpu(
         let (src, dst) = (&order[k % 2], &order[(k + 1) % 2]);
         let src = if k == 0 { scores } else { src }; // unread on the first pass
         gpu.dispatch(
-            "nms_sort",
+            "nms_radix_hist",
             &SHADER,
             "radix_hist",
             &p,
             &[Arg::R(scores), Arg::R(gids), Arg::R(src), Arg::W(&hist), Arg::W(&res.out)],
             grid_1d(blocks, 64),
         )?;
-        gpu.dispatch("nms_sort", &SHADER, "radix_scan", &p, &[Arg::W(&hist)], [1, 1, 1])?;
+        gpu.dispatch("nms_radix_scan", &SHADER, "radix_scan", &p, &[Arg::W(&hist)], [1, 1, 1])?;
         gpu.dispatch(
-            "nms_sort",
+            "nms_radix_scatter",
             &SHADER,
             "radix_scatter",
             &p,
