@@ -6,7 +6,7 @@
 // input row (12), building the three shifted windows by swizzles as the forward pass does:
 // 28 gathers per 576 multiply-adds, against 16 per 64 in the scalar 8x8 kernel.
 // All invocations walk the same pixels, so the padding branches are uniform across SIMD lanes.
-// Same `Params` as conv2d.wgsl. gid.x: (output-channel block, input channel), c fastest.
+// gid.x: (output-channel block, input channel), c fastest; gid.z: the chunk of input rows.
 
 struct Params {
     n: u32,
@@ -14,17 +14,11 @@ struct Params {
     h: u32,
     w: u32,
     o: u32,
-    kh: u32,
-    kw: u32,
-    oh: u32,
-    ow: u32,
-    stride: u32,
-    pad: u32,
-    flags: u32,
-    mode: u32,
-    gm: u32,
-    gn: u32,
-    gk: u32,
+    // The N x H input rows are summed in chunks of this many (gid.z: the chunk), each chunk's
+    // partial dw at chunk * O * C * 9, so that few channels still make enough workgroups.
+    rows_per_chunk: u32,
+    _pad0: u32,
+    _pad1: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -73,12 +67,12 @@ fn krow(s: ptr<function, array<vec4<f32>, 18>>, t0: u32, d: ptr<function, array<
     tap(s, t0 + 2u, d, vec4<f32>(qa.yzw, qb.x), vec4<f32>(qb.yzw, qc.x));
 }
 
-fn store9(o: u32, c: u32, t: u32, v: vec4<f32>) {
+fn store9(base: u32, o: u32, c: u32, t: u32, v: vec4<f32>) {
     let kk = 9u;
-    if (o < p.o) { out[(o * p.c + c) * kk + t] = v.x; }
-    if (o + 1u < p.o) { out[((o + 1u) * p.c + c) * kk + t] = v.y; }
-    if (o + 2u < p.o) { out[((o + 2u) * p.c + c) * kk + t] = v.z; }
-    if (o + 3u < p.o) { out[((o + 3u) * p.c + c) * kk + t] = v.w; }
+    if (o < p.o) { out[base + (o * p.c + c) * kk + t] = v.x; }
+    if (o + 1u < p.o) { out[base + ((o + 1u) * p.c + c) * kk + t] = v.y; }
+    if (o + 2u < p.o) { out[base + ((o + 2u) * p.c + c) * kk + t] = v.z; }
+    if (o + 3u < p.o) { out[base + ((o + 3u) * p.c + c) * kk + t] = v.w; }
 }
 
 @compute @workgroup_size(32)
@@ -93,26 +87,29 @@ fn wgrad3x3(@builtin(global_invocation_id) gid: vec3<u32>) {
     var s: array<vec4<f32>, 18>;
     for (var i = 0u; i < 18u; i++) { s[i] = vec4<f32>(0.0); }
     var d: array<vec4<f32>, 16>;
-    for (var nn = 0u; nn < p.n; nn++) {
+    let r0 = gid.z * p.rows_per_chunk;
+    let r1 = min(r0 + p.rows_per_chunk, p.n * p.h);
+    for (var row = r0; row < r1; row++) {
+        let nn = row / p.h;
+        let y = row - nn * p.h;
         let xb = (nn * p.c + c) * plane;
         let db = nn * p.o * plane;
-        for (var y = 0u; y < p.h; y++) {
-            for (var q0 = 0u; q0 < wq; q0 += 2u) {
-                // dy of the 8 output channels (clamped past O: loaded, never stored) at 8 pixels.
-                for (var j = 0u; j < 8u; j++) {
-                    let r = db + (min(o0 + j, om) * p.h + y) * wq;
-                    d[2u * j] = dy[r + q0];
-                    d[2u * j + 1u] = dyrow4(r, q0 + 1u);
-                }
-                // Kernel rows written out (not a loop) so every accumulator index is a constant.
-                if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
-                krow(&s, 3u, &d, xb + y * wq, q0);
-                if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
+        for (var q0 = 0u; q0 < wq; q0 += 2u) {
+            // dy of the 8 output channels (clamped past O: loaded, never stored) at 8 pixels.
+            for (var j = 0u; j < 8u; j++) {
+                let r = db + (min(o0 + j, om) * p.h + y) * wq;
+                d[2u * j] = dy[r + q0];
+                d[2u * j + 1u] = dyrow4(r, q0 + 1u);
             }
+            // Kernel rows written out (not a loop) so every accumulator index is a constant.
+            if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
+            krow(&s, 3u, &d, xb + y * wq, q0);
+            if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
         }
     }
+    let base = gid.z * p.o * p.c * 9u;
     for (var t = 0u; t < 9u; t++) {
-        store9(o0, c, t, s[2u * t]);
-        store9(o0 + 4u, c, t, s[2u * t + 1u]);
+        store9(base, o0, c, t, s[2u * t]);
+        store9(base, o0 + 4u, c, t, s[2u * t + 1u]);
     }
 }

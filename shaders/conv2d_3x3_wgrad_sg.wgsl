@@ -4,9 +4,10 @@
 // so the 16 dy vec4 a step of 8 pixels needs are the same for every lane: lane j loads the two
 // of output channel o0 + j and `subgroupBroadcast` hands them round (register shuffles); each
 // input row comes as 2 vec4 and the 2 edge columns as scalars: 8 vec4 and 6 scalar gathers a
-// step instead of 28 vec4 gathers. gid.x: input channel (workgroups of 32), gid.y: output-channel
-// block. No invocation returns early (every lane must take part in the broadcasts): channels
-// past C compute on the last one and store nothing.
+// step instead of 28 vec4 gathers. gid.x: input channel (workgroups of 8: one subgroup, so few
+// channels waste no SIMD rows), gid.y: output-channel block, gid.z: the chunk of input rows.
+// No invocation returns early (every lane must take part in the broadcasts): channels past C
+// compute on the last one and store nothing.
 
 struct Params {
     n: u32,
@@ -14,17 +15,11 @@ struct Params {
     h: u32,
     w: u32,
     o: u32,
-    kh: u32,
-    kw: u32,
-    oh: u32,
-    ow: u32,
-    stride: u32,
-    pad: u32,
-    flags: u32,
-    mode: u32,
-    gm: u32,
-    gn: u32,
-    gk: u32,
+    // The N x H input rows are summed in chunks of this many (gid.z: the chunk), each chunk's
+    // partial dw at chunk * O * C * 9, so that few channels still make enough workgroups.
+    rows_per_chunk: u32,
+    _pad0: u32,
+    _pad1: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -78,15 +73,15 @@ fn krow(s: ptr<function, array<vec4<f32>, 18>>, t0: u32, d: ptr<function, array<
     tap(s, t0 + 2u, d, vec4<f32>(qa.yzw, qb.x), vec4<f32>(qb.yzw, lc));
 }
 
-fn store9(o: u32, c: u32, t: u32, v: vec4<f32>) {
+fn store9(base: u32, o: u32, c: u32, t: u32, v: vec4<f32>) {
     let kk = 9u;
-    if (o < p.o) { out[(o * p.c + c) * kk + t] = v.x; }
-    if (o + 1u < p.o) { out[((o + 1u) * p.c + c) * kk + t] = v.y; }
-    if (o + 2u < p.o) { out[((o + 2u) * p.c + c) * kk + t] = v.z; }
-    if (o + 3u < p.o) { out[((o + 3u) * p.c + c) * kk + t] = v.w; }
+    if (o < p.o) { out[base + (o * p.c + c) * kk + t] = v.x; }
+    if (o + 1u < p.o) { out[base + ((o + 1u) * p.c + c) * kk + t] = v.y; }
+    if (o + 2u < p.o) { out[base + ((o + 2u) * p.c + c) * kk + t] = v.z; }
+    if (o + 3u < p.o) { out[base + ((o + 3u) * p.c + c) * kk + t] = v.w; }
 }
 
-@compute @workgroup_size(32)
+@compute @workgroup_size(8)
 fn wgrad3x3_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
     let live = gid.x < p.c;
     let c = min(gid.x, p.c - 1u);
@@ -98,32 +93,35 @@ fn wgrad3x3_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_
     var s: array<vec4<f32>, 18>;
     for (var i = 0u; i < 18u; i++) { s[i] = vec4<f32>(0.0); }
     var d: array<vec4<f32>, 16>;
-    for (var nn = 0u; nn < p.n; nn++) {
+    let r0 = gid.z * p.rows_per_chunk;
+    let r1 = min(r0 + p.rows_per_chunk, p.n * p.h);
+    for (var row = r0; row < r1; row++) {
+        let nn = row / p.h;
+        let y = row - nn * p.h;
         let xb = (nn * p.c + c) * plane;
         let db = nn * p.o * plane;
-        for (var y = 0u; y < p.h; y++) {
-            let r = db + (orow + y) * wq;
-            for (var q0 = 0u; q0 < wq; q0 += 2u) {
-                let v0 = dy[r + q0];
-                let v1 = dyrow4(r, q0 + 1u);
-                d[0] = subgroupBroadcast(v0, 0u); d[1] = subgroupBroadcast(v1, 0u);
-                d[2] = subgroupBroadcast(v0, 1u); d[3] = subgroupBroadcast(v1, 1u);
-                d[4] = subgroupBroadcast(v0, 2u); d[5] = subgroupBroadcast(v1, 2u);
-                d[6] = subgroupBroadcast(v0, 3u); d[7] = subgroupBroadcast(v1, 3u);
-                d[8] = subgroupBroadcast(v0, 4u); d[9] = subgroupBroadcast(v1, 4u);
-                d[10] = subgroupBroadcast(v0, 5u); d[11] = subgroupBroadcast(v1, 5u);
-                d[12] = subgroupBroadcast(v0, 6u); d[13] = subgroupBroadcast(v1, 6u);
-                d[14] = subgroupBroadcast(v0, 7u); d[15] = subgroupBroadcast(v1, 7u);
-                // Kernel rows written out (not a loop) so every accumulator index is a constant.
-                if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
-                krow(&s, 3u, &d, xb + y * wq, q0);
-                if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
-            }
+        let r = db + (orow + y) * wq;
+        for (var q0 = 0u; q0 < wq; q0 += 2u) {
+            let v0 = dy[r + q0];
+            let v1 = dyrow4(r, q0 + 1u);
+            d[0] = subgroupBroadcast(v0, 0u); d[1] = subgroupBroadcast(v1, 0u);
+            d[2] = subgroupBroadcast(v0, 1u); d[3] = subgroupBroadcast(v1, 1u);
+            d[4] = subgroupBroadcast(v0, 2u); d[5] = subgroupBroadcast(v1, 2u);
+            d[6] = subgroupBroadcast(v0, 3u); d[7] = subgroupBroadcast(v1, 3u);
+            d[8] = subgroupBroadcast(v0, 4u); d[9] = subgroupBroadcast(v1, 4u);
+            d[10] = subgroupBroadcast(v0, 5u); d[11] = subgroupBroadcast(v1, 5u);
+            d[12] = subgroupBroadcast(v0, 6u); d[13] = subgroupBroadcast(v1, 6u);
+            d[14] = subgroupBroadcast(v0, 7u); d[15] = subgroupBroadcast(v1, 7u);
+            // Kernel rows written out (not a loop) so every accumulator index is a constant.
+            if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
+            krow(&s, 3u, &d, xb + y * wq, q0);
+            if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
         }
     }
     if (!live) { return; }
+    let base = gid.z * p.o * p.c * 9u;
     for (var t = 0u; t < 9u; t++) {
-        store9(o0, c, t, s[2u * t]);
-        store9(o0 + 4u, c, t, s[2u * t + 1u]);
+        store9(base, o0, c, t, s[2u * t]);
+        store9(base, o0 + 4u, c, t, s[2u * t + 1u]);
     }
 }

@@ -328,26 +328,17 @@ pub fn conv2d_backward_weight(
     if gk == 0 {
         return gpu.zeros(weight_shape, DType::F32);
     }
-    let dw = gpu.empty(OP, weight_shape, DType::F32)?;
-    if dw.numel() == 0 {
-        return Ok(dw);
+    if weight_shape.iter().product::<usize>() == 0 {
+        return gpu.empty(OP, weight_shape, DType::F32);
     }
+    if gpu.variant() == Variant::RegisterBlocked && fast3(&g, p) {
+        return wgrad3x3(gpu, &g, x, dy);
+    }
+    let dw = gpu.empty(OP, weight_shape, DType::F32)?;
     let gemm = [g.o, g.c * g.kh * g.kw, gk];
     let params = g.params(p, 0, 2, gemm);
     let args = [Arg::R(x), Arg::R(dy), Arg::R(dy), Arg::W(&dw)];
     match gpu.variant() {
-        Variant::RegisterBlocked if fast3(&g, p) && gpu.subgroups8() => {
-            // The same with dy shared across 8-lane subgroups: all lanes of a workgroup share o0.
-            let groups = grid(OP, g.c.div_ceil(32), g.o.div_ceil(8))?;
-            // x is bound twice: as vec4 and as scalars (the window edges).
-            let args = [Arg::R(x), Arg::R(dy), Arg::W(&dw), Arg::R(x)];
-            gpu.dispatch(OP, &WGRAD3_SG, "wgrad3x3_sg", &params, &args, groups)?;
-        }
-        Variant::RegisterBlocked if fast3(&g, p) => {
-            // vec4 path: 8 output channels x 1 input channel x 9 taps an invocation, pixels along vec4.
-            let groups = grid(OP, (g.o.div_ceil(8) * g.c).div_ceil(32), 1)?;
-            gpu.dispatch(OP, &WGRAD3, "wgrad3x3", &params, &[Arg::R(x), Arg::R(dy), Arg::W(&dw)], groups)?;
-        }
         Variant::RegisterBlocked => {
             let groups = grid(OP, (g.kh * g.kw * g.c.div_ceil(8)).div_ceil(8), g.o.div_ceil(8))?;
             gpu.dispatch(OP, &SHADER, "bwd_weight_rb", &params, &args, groups)?;
@@ -357,6 +348,75 @@ pub fn conv2d_backward_weight(
         }
     }
     Ok(dw)
+}
+
+/// Mirrors `Params` in shaders/conv2d_3x3_wgrad.wgsl and conv2d_3x3_wgrad_sg.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct WgradParams {
+    pub n: u32,
+    pub c: u32,
+    pub h: u32,
+    pub w: u32,
+    pub o: u32,
+    pub rows_per_chunk: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// Workgroups the 3x3 backward-weight kernels aim for. Their grid is (input channel, block of 8
+/// output channels), a handful of workgroups for the narrow layers of a small net (one core's
+/// work on lavapipe), so the N x H input rows are also split into chunks.
+const WGRAD_TARGET_GROUPS: usize = 32;
+
+/// Chunks of input rows for a backward-weight grid of `groups` workgroups over `rows` rows: enough
+/// to reach [`WGRAD_TARGET_GROUPS`], at least 4 rows a chunk. Depends on the shapes only, so the
+/// summation order (and the result) does not vary between runs.
+pub fn wgrad_chunks(groups: usize, rows: usize) -> usize {
+    let want = WGRAD_TARGET_GROUPS.div_ceil(groups.max(1));
+    let chunks = want.clamp(1, rows.div_ceil(4).max(1));
+    rows.div_ceil(rows.div_ceil(chunks)) // no empty chunk
+}
+
+/// dw [O, C, 3, 3] for the 3x3 / stride 1 / pad 1 fast path: the vec4 kernel, or with 8-lane
+/// subgroups the one that shares dy across the subgroup; with more than one chunk of rows, the
+/// chunks' partial dw are summed in chunk order by `reduce::sum` (deterministic).
+fn wgrad3x3(gpu: &Gpu, g: &Geometry, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_weight";
+    let sg = gpu.subgroups8();
+    let (gx, gy) = if sg { (g.c.div_ceil(8), g.o.div_ceil(8)) } else { ((g.o.div_ceil(8) * g.c).div_ceil(32), 1) };
+    let rows = g.n * g.h;
+    let chunks = wgrad_chunks(gx * gy, rows);
+    let params = WgradParams {
+        n: g.n as u32,
+        c: g.c as u32,
+        h: g.h as u32,
+        w: g.w as u32,
+        o: g.o as u32,
+        rows_per_chunk: rows.div_ceil(chunks) as u32,
+        _pad0: 0,
+        _pad1: 0,
+    };
+    let mut groups = grid(OP, gx, gy)?;
+    groups[2] = chunks as u32;
+    let out = gpu.empty(OP, &[chunks, g.o, g.c, 3, 3], DType::F32)?;
+    if sg {
+        // x is bound twice: as vec4 and as scalars (the window edges).
+        gpu.dispatch(
+            OP,
+            &WGRAD3_SG,
+            "wgrad3x3_sg",
+            &params,
+            &[Arg::R(x), Arg::R(dy), Arg::W(&out), Arg::R(x)],
+            groups,
+        )?;
+    } else {
+        gpu.dispatch(OP, &WGRAD3, "wgrad3x3", &params, &[Arg::R(x), Arg::R(dy), Arg::W(&out)], groups)?;
+    }
+    if chunks == 1 {
+        return out.reshape(&[g.o, g.c, 3, 3]);
+    }
+    crate::ops::reduce::sum(gpu, &out, 0)
 }
 
 /// Mirrors `Params` in shaders/conv2d_bias.wgsl.

@@ -122,6 +122,25 @@ fn one_bigger_conv2d_matches_cpu() {
     let g = gpu();
     check_case(&g, case([2, 16, 24, 29], 24, 3, 1, 1), 7);
     check_case(&g, case([2, 16, 20, 32], 20, 3, 1, 1), 8);
+    // Enough channels for 81 backward-weight workgroups: one chunk of rows, dw written directly.
+    assert_eq!(conv2d::wgrad_chunks(67usize.div_ceil(8) * 67usize.div_ceil(8), 4), 1);
+    check_case(&g, case([1, 67, 4, 8], 67, 3, 1, 1), 9);
+}
+
+#[test]
+fn backward_weight_row_chunks_cover_the_rows_without_empty_chunks() {
+    // The fast-path cases above run with 2-6 chunks (partial sums added by reduce::sum) and one.
+    assert_eq!(conv2d::wgrad_chunks(9, 10), 3);
+    assert_eq!(conv2d::wgrad_chunks(1, 100_000), 32);
+    for groups in 1..40 {
+        for rows in 1..300 {
+            let chunks = conv2d::wgrad_chunks(groups, rows);
+            let per = rows.div_ceil(chunks);
+            assert!(chunks >= 1 && chunks * per >= rows && (chunks - 1) * per < rows, "{groups} {rows}: {chunks}");
+            // At least 4 rows a chunk, and no more chunks than the 32-workgroup target needs.
+            assert!(chunks <= rows.div_ceil(4) && chunks <= 32usize.div_ceil(groups), "{groups} {rows}: {chunks}");
+        }
+    }
 }
 
 #[test]
