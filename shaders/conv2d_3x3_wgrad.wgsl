@@ -89,22 +89,27 @@ fn wgrad3x3(@builtin(global_invocation_id) gid: vec3<u32>) {
     var d: array<vec4<f32>, 16>;
     let r0 = gid.z * p.rows_per_chunk;
     let r1 = min(r0 + p.rows_per_chunk, p.n * p.h);
-    for (var row = r0; row < r1; row++) {
-        let nn = row / p.h;
-        let y = row - nn * p.h;
+    // This chunk's rows r0 .. r1 of the N x H input rows, walked as (image, row) loops: one
+    // flattened row loop ran 14% slower on lavapipe.
+    for (var nn = r0 / p.h; nn < p.n; nn++) {
         let xb = (nn * p.c + c) * plane;
         let db = nn * p.o * plane;
-        for (var q0 = 0u; q0 < wq; q0 += 2u) {
-            // dy of the 8 output channels (clamped past O: loaded, never stored) at 8 pixels.
-            for (var j = 0u; j < 8u; j++) {
-                let r = db + (min(o0 + j, om) * p.h + y) * wq;
-                d[2u * j] = dy[r + q0];
-                d[2u * j + 1u] = dyrow4(r, q0 + 1u);
+        for (var y = 0u; y < p.h; y++) {
+            let row = nn * p.h + y;
+            if (row < r0) { continue; }
+            if (row >= r1) { break; }
+            for (var q0 = 0u; q0 < wq; q0 += 2u) {
+                // dy of the 8 output channels (clamped past O: loaded, never stored) at 8 pixels.
+                for (var j = 0u; j < 8u; j++) {
+                    let r = db + (min(o0 + j, om) * p.h + y) * wq;
+                    d[2u * j] = dy[r + q0];
+                    d[2u * j + 1u] = dyrow4(r, q0 + 1u);
+                }
+                // Kernel rows written out (not a loop) so every accumulator index is a constant.
+                if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
+                krow(&s, 3u, &d, xb + y * wq, q0);
+                if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
             }
-            // Kernel rows written out (not a loop) so every accumulator index is a constant.
-            if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
-            krow(&s, 3u, &d, xb + y * wq, q0);
-            if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
         }
     }
     let base = gid.z * p.o * p.c * 9u;

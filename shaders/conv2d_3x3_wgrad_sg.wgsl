@@ -95,27 +95,32 @@ fn wgrad3x3_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_
     var d: array<vec4<f32>, 16>;
     let r0 = gid.z * p.rows_per_chunk;
     let r1 = min(r0 + p.rows_per_chunk, p.n * p.h);
-    for (var row = r0; row < r1; row++) {
-        let nn = row / p.h;
-        let y = row - nn * p.h;
+    // This chunk's rows r0 .. r1 of the N x H input rows, walked as (image, row) loops: one
+    // flattened row loop ran 14% slower on lavapipe.
+    for (var nn = r0 / p.h; nn < p.n; nn++) {
         let xb = (nn * p.c + c) * plane;
         let db = nn * p.o * plane;
-        let r = db + (orow + y) * wq;
-        for (var q0 = 0u; q0 < wq; q0 += 2u) {
-            let v0 = dy[r + q0];
-            let v1 = dyrow4(r, q0 + 1u);
-            d[0] = subgroupBroadcast(v0, 0u); d[1] = subgroupBroadcast(v1, 0u);
-            d[2] = subgroupBroadcast(v0, 1u); d[3] = subgroupBroadcast(v1, 1u);
-            d[4] = subgroupBroadcast(v0, 2u); d[5] = subgroupBroadcast(v1, 2u);
-            d[6] = subgroupBroadcast(v0, 3u); d[7] = subgroupBroadcast(v1, 3u);
-            d[8] = subgroupBroadcast(v0, 4u); d[9] = subgroupBroadcast(v1, 4u);
-            d[10] = subgroupBroadcast(v0, 5u); d[11] = subgroupBroadcast(v1, 5u);
-            d[12] = subgroupBroadcast(v0, 6u); d[13] = subgroupBroadcast(v1, 6u);
-            d[14] = subgroupBroadcast(v0, 7u); d[15] = subgroupBroadcast(v1, 7u);
-            // Kernel rows written out (not a loop) so every accumulator index is a constant.
-            if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
-            krow(&s, 3u, &d, xb + y * wq, q0);
-            if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
+        for (var y = 0u; y < p.h; y++) {
+            let row = nn * p.h + y;
+            if (row < r0) { continue; }
+            if (row >= r1) { break; }
+            let r = db + (orow + y) * wq;
+            for (var q0 = 0u; q0 < wq; q0 += 2u) {
+                let v0 = dy[r + q0];
+                let v1 = dyrow4(r, q0 + 1u);
+                d[0] = subgroupBroadcast(v0, 0u); d[1] = subgroupBroadcast(v1, 0u);
+                d[2] = subgroupBroadcast(v0, 1u); d[3] = subgroupBroadcast(v1, 1u);
+                d[4] = subgroupBroadcast(v0, 2u); d[5] = subgroupBroadcast(v1, 2u);
+                d[6] = subgroupBroadcast(v0, 3u); d[7] = subgroupBroadcast(v1, 3u);
+                d[8] = subgroupBroadcast(v0, 4u); d[9] = subgroupBroadcast(v1, 4u);
+                d[10] = subgroupBroadcast(v0, 5u); d[11] = subgroupBroadcast(v1, 5u);
+                d[12] = subgroupBroadcast(v0, 6u); d[13] = subgroupBroadcast(v1, 6u);
+                d[14] = subgroupBroadcast(v0, 7u); d[15] = subgroupBroadcast(v1, 7u);
+                // Kernel rows written out (not a loop) so every accumulator index is a constant.
+                if (y > 0u) { krow(&s, 0u, &d, xb + (y - 1u) * wq, q0); }
+                krow(&s, 3u, &d, xb + y * wq, q0);
+                if (y + 1u < p.h) { krow(&s, 6u, &d, xb + (y + 1u) * wq, q0); }
+            }
         }
     }
     if (!live) { return; }

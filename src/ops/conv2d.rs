@@ -28,6 +28,15 @@ fn fast3(g: &Geometry, p: Conv2dParams) -> bool {
     g.kh == 3 && g.kw == 3 && p.stride == 1 && p.pad == 1 && g.w.is_multiple_of(4)
 }
 
+/// Output channels a lane of the subgroup 3x3 kernels (conv2d_3x3_sg.wgsl) owns: 8 (`fwd3x3_sg`),
+/// 16 or 32 (`fwd3x3_sg16`/`_sg32`, 1.28x and 1.38x its speed on lavapipe). Picks the least
+/// time for `cout` channels counting the padded ones (20 channels: 32; 67: 16; 4: 8).
+pub fn fast3_block(cout: usize) -> usize {
+    // Relative speeds x 100, measured side by side (BENCHMARKS.md, session 3).
+    let cost = |block: usize, speed: usize| cout.div_ceil(block) * block * 1000 / speed;
+    [(32, 138), (16, 128), (8, 100)].into_iter().min_by_key(|&(b, v)| cost(b, v)).map_or(8, |(b, _)| b)
+}
+
 /// Runs the 3x3 fast path: `src` [N, cin, H, W] -> `dst` [N, cout, H, W] with w [O, C, 3, 3] packed
 /// as-is (`flip` false: cin = C, cout = O) or transposed and flipped (`flip` true: cin = O, cout = C).
 #[allow(clippy::too_many_arguments)]
@@ -72,12 +81,19 @@ fn run_fast3(
         gn: 0,
         gk: cout4 as u32,
     };
-    let groups = grid(op, (g.n * g.h * g.w.div_ceil(8)).div_ceil(32), cout.div_ceil(8))?;
     if gpu.subgroups8() {
-        // The subgroup kernel binds the input twice: as vec4 and as scalars (the window edges).
+        let block = fast3_block(cout);
+        let entry = match block {
+            32 => "fwd3x3_sg32",
+            16 => "fwd3x3_sg16",
+            _ => "fwd3x3_sg",
+        };
+        let groups = grid(op, (g.n * g.h * g.w.div_ceil(8)).div_ceil(32), cout.div_ceil(block))?;
+        // The subgroup kernels bind the input twice: as vec4 and as scalars (the window edges).
         let args = [Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst), Arg::R(src)];
-        return gpu.dispatch(op, &FAST3_SG, "fwd3x3_sg", &params, &args, groups);
+        return gpu.dispatch(op, &FAST3_SG, entry, &params, &args, groups);
     }
+    let groups = grid(op, (g.n * g.h * g.w.div_ceil(8)).div_ceil(32), cout.div_ceil(8))?;
     gpu.dispatch(op, &FAST3, "fwd3x3", &params, &[Arg::R(src), Arg::R(&packed), Arg::R(bias), Arg::W(dst)], groups)
 }
 

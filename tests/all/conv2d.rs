@@ -128,6 +128,18 @@ fn one_bigger_conv2d_matches_cpu() {
 }
 
 #[test]
+fn every_subgroup_channel_block_matches_cpu() {
+    // The 3x3 subgroup kernels own 8, 16 or 32 output channels a lane, picked by fast3_block from
+    // the pass's output channels (forward: O; backward-data: C). Full and partial blocks of each.
+    assert_eq!([4, 9, 20, 40, 64, 67].map(conv2d::fast3_block), [8, 16, 32, 16, 32, 16]);
+    let g = gpu();
+    check_case(&g, case([2, 5, 6, 12], 20, 3, 1, 1), 20); // forward 32 (partial), backward-data 8
+    check_case(&g, case([1, 20, 5, 8], 7, 3, 1, 1), 21); // forward 8, backward-data 32 (partial)
+    check_case(&g, case([1, 9, 4, 16], 40, 3, 1, 1), 22); // forward 16 (partial), backward-data 16
+    check_case(&g, case([1, 3, 4, 4], 64, 3, 1, 1), 23); // forward 32 (two full blocks)
+}
+
+#[test]
 fn backward_weight_row_chunks_cover_the_rows_without_empty_chunks() {
     // The fast-path cases above run with 2-6 chunks (partial sums added by reduce::sum) and one.
     assert_eq!(conv2d::wgrad_chunks(9, 10), 3);
