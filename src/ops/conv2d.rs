@@ -1,5 +1,7 @@
 //! Conv2d (NCHW) forward with bias and optional fused ReLU, backward-data, backward-weight and backward-bias, as implicit GEMM; CPU references.
 
+use super::conv2d_gemm::{self, GemmShape};
+use super::{broadcast, elementwise};
 use crate::error::{Error, Result};
 use crate::gpu::{Arg, Gpu, Shader, Variant};
 use crate::shader;
@@ -205,6 +207,26 @@ impl Geometry {
     fn output(&self) -> [usize; 4] {
         [self.n, self.o, self.oh, self.ow]
     }
+
+    /// The shape for the explicit-GEMM path, when `pass` runs there: register-blocked variant, not
+    /// the 3x3 fast path, and aligned for the vec4 matmul kernels (`needs_o4`: backward-weight).
+    fn gemm(&self, gpu: &Gpu, p: Conv2dParams, needs_o4: bool) -> Option<GemmShape> {
+        let s = GemmShape {
+            n: self.n,
+            c: self.c,
+            h: self.h,
+            w: self.w,
+            o: self.o,
+            kh: self.kh,
+            kw: self.kw,
+            oh: self.oh,
+            ow: self.ow,
+            p,
+            chunk_bytes: conv2d_gemm::CHUNK_BYTES,
+        };
+        let eligible = gpu.variant() == Variant::RegisterBlocked && !fast3(self, p);
+        (eligible && conv2d_gemm::applies(&s, needs_o4)).then_some(s)
+    }
 }
 
 fn check_f32(op: &str, t: &Tensor, name: &str) -> Result<()> {
@@ -263,10 +285,17 @@ pub fn conv2d_forward_act(
         }
         return Ok(y);
     }
-    let y = gpu.empty(OP, &g.output(), DType::F32)?;
-    if y.numel() == 0 {
-        return Ok(y);
+    if g.output().iter().product::<usize>() == 0 {
+        return gpu.empty(OP, &g.output(), DType::F32);
     }
+    if let Some(s) = g.gemm(gpu, p, false) {
+        let mut y = conv2d_gemm::forward(gpu, x, w, &s)?;
+        if let Some(b) = bias {
+            y = broadcast::bias_add(gpu, &y, b, 1)?;
+        }
+        return if relu { elementwise::relu(gpu, &y) } else { Ok(y) };
+    }
+    let y = gpu.empty(OP, &g.output(), DType::F32)?;
     let flags = u32::from(bias.is_some()) | (u32::from(relu) << 1);
     let gemm = [g.o, g.n * g.oh * g.ow, gk];
     let params = g.params(p, flags, 0, gemm);
@@ -305,10 +334,13 @@ pub fn conv2d_backward_data(
     if gk == 0 {
         return gpu.zeros(input_shape, DType::F32);
     }
-    let dx = gpu.empty(OP, input_shape, DType::F32)?;
-    if dx.numel() == 0 {
-        return Ok(dx);
+    if input_shape.iter().product::<usize>() == 0 {
+        return gpu.empty(OP, input_shape, DType::F32);
     }
+    if let Some(s) = g.gemm(gpu, p, false) {
+        return conv2d_gemm::backward_data(gpu, dy, w, &s);
+    }
+    let dx = gpu.empty(OP, input_shape, DType::F32)?;
     let gemm = [g.c, g.n * g.h * g.w, gk];
     let params = g.params(p, 0, 1, gemm);
     let args = [Arg::R(dy), Arg::R(w), Arg::R(w), Arg::W(&dx)];
@@ -349,6 +381,9 @@ pub fn conv2d_backward_weight(
     }
     if gpu.variant() == Variant::RegisterBlocked && fast3(&g, p) {
         return wgrad3x3(gpu, &g, x, dy);
+    }
+    if let Some(s) = g.gemm(gpu, p, true) {
+        return conv2d_gemm::backward_weight(gpu, x, dy, &s);
     }
     let dw = gpu.empty(OP, weight_shape, DType::F32)?;
     let gemm = [g.o, g.c * g.kh * g.kw, gk];

@@ -7,6 +7,7 @@ mod cli_info;
 mod cluster;
 mod cluster_cli;
 mod conv2d;
+mod conv2d_gemm;
 mod data_cli;
 mod data_preprocess;
 mod data_reader;
