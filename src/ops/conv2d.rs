@@ -208,8 +208,9 @@ impl Geometry {
         [self.n, self.o, self.oh, self.ow]
     }
 
-    /// The shape for the explicit-GEMM path, when `pass` runs there: register-blocked variant, not
-    /// the 3x3 fast path, and aligned for the vec4 matmul kernels (`needs_o4`: backward-weight).
+    /// The shape for the explicit-GEMM path, when a pass runs there: register-blocked variant, not
+    /// the 3x3 fast path, big enough, and aligned for the vec4 matmul kernels (`needs_o4`:
+    /// backward-weight).
     fn gemm(&self, gpu: &Gpu, p: Conv2dParams, needs_o4: bool) -> Option<GemmShape> {
         let s = GemmShape {
             n: self.n,
@@ -225,7 +226,7 @@ impl Geometry {
             chunk_bytes: conv2d_gemm::CHUNK_BYTES,
         };
         let eligible = gpu.variant() == Variant::RegisterBlocked && !fast3(self, p);
-        (eligible && conv2d_gemm::applies(&s, needs_o4)).then_some(s)
+        (eligible && conv2d_gemm::worth_it(&s) && conv2d_gemm::applies(&s, needs_o4)).then_some(s)
     }
 }
 

@@ -94,10 +94,21 @@ impl GemmShape {
     }
 }
 
-/// Whether a pass runs on the GEMM path: the contiguous axes the vec4 matmul kernels need are
+/// Smallest convolution (multiply-adds x 2) worth the path's 4-5 dispatches instead of one: below
+/// it the direct kernel wins on lavapipe (an RPN's 1x1 heads on a 16x16 map, 1-4 MFLOP), above
+/// it the GEMM does (the small preset's conv7, 6.5 MFLOP: 2 ms against 6 forward, 6 against 29
+/// backward-data).
+pub const MIN_FLOPS: usize = 5_000_000;
+
+/// Whether the GEMM path can run a pass: the contiguous axes the vec4 matmul kernels need are
 /// multiples of 4 (K for all three passes, O too for backward-weight) and one image fits a chunk.
 pub fn applies(s: &GemmShape, needs_o4: bool) -> bool {
     s.k().is_multiple_of(4) && (!needs_o4 || s.o.is_multiple_of(4)) && s.chunk().is_some()
+}
+
+/// Whether it is worth it: at least [`MIN_FLOPS`].
+pub fn worth_it(s: &GemmShape) -> bool {
+    2 * s.n * s.pixels() * s.k() * s.o >= MIN_FLOPS
 }
 
 /// cols [nc P, K] of images n0 .. n0 + nc of x [N, C, H, W].

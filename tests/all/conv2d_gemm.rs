@@ -4,7 +4,7 @@
 use deeplesion::gpu::Variant;
 use deeplesion::ops::conv2d::{cpu, Conv2dParams};
 use deeplesion::ops::conv2d_gemm::{self, GemmShape};
-use deeplesion::testing::{assert_close, gpu, randn, rng};
+use deeplesion::testing::{assert_close, gpu, grad_rel_err, randn, rng};
 
 /// input [n, c, h, w], o output channels, kh x kw kernel, stride, pad; chunk budget in bytes.
 fn shape(
@@ -93,6 +93,9 @@ fn gemm_passes_match_the_direct_references_in_one_chunk_and_several() {
 fn only_aligned_shapes_that_fit_take_the_gemm_path() {
     let s = shape([1, 8, 7, 7], 12, [3, 3], 1, 0, 64 << 20);
     assert!(conv2d_gemm::applies(&s, true));
+    // 43 kFLOP: the direct kernel is cheaper than the path's extra dispatches; 128 RoIs: 5.5 MFLOP.
+    assert!(!conv2d_gemm::worth_it(&s));
+    assert!(conv2d_gemm::worth_it(&GemmShape { n: 128, ..s }));
     // K = 3 x 9 = 27 is not a multiple of 4: the vec4 matmul kernels cannot take it.
     assert!(!conv2d_gemm::applies(&GemmShape { c: 3, ..s }, false));
     // O = 10: fine for forward and backward-data, not for backward-weight (A^T stored [P, O]).
@@ -100,4 +103,44 @@ fn only_aligned_shapes_that_fit_take_the_gemm_path() {
     assert!(!conv2d_gemm::applies(&GemmShape { o: 10, ..s }, true));
     // One image's unfolded matrix past the budget.
     assert!(!conv2d_gemm::applies(&GemmShape { chunk_bytes: 1000, ..s }, false));
+}
+
+#[test]
+fn gemm_gradients_match_finite_differences() {
+    // L = sum(conv(x, w) * r): dL/dx and dL/dw from the GEMM backward passes against central
+    // differences of the f64 forward reference; the second case runs one image a chunk.
+    let g = gpu();
+    let mut r = rng(42);
+    for s in [shape([2, 4, 5, 5], 4, [3, 3], 1, 0, 64 << 20), shape([2, 4, 6, 5], 8, [1, 3], 2, 1, 600)] {
+        let (xs, ws, ys) = ([s.n, s.c, s.h, s.w], [s.o, s.c, s.kh, s.kw], [s.n, s.o, s.oh, s.ow]);
+        let (x, w, rr) = (
+            randn(&mut r, xs.iter().product()),
+            randn(&mut r, ws.iter().product()),
+            randn(&mut r, ys.iter().product()),
+        );
+        let (x64, w64, r64) = (cpu::to_f64(&x), cpu::to_f64(&w), cpu::to_f64(&rr));
+        let loss = |x: &[f64], w: &[f64]| -> f64 {
+            cpu::forward(x, xs, w, ws, None, s.p).iter().zip(&r64).map(|(y, r)| y * r).sum()
+        };
+        let eps = 1e-6;
+        let numeric = |of_x: bool| -> Vec<f64> {
+            let len = if of_x { x64.len() } else { w64.len() };
+            (0..len)
+                .map(|j| {
+                    let (mut a, mut b) = if of_x { (x64.clone(), x64.clone()) } else { (w64.clone(), w64.clone()) };
+                    a[j] += eps;
+                    b[j] -= eps;
+                    let (lp, lm) =
+                        if of_x { (loss(&a, &w64), loss(&b, &w64)) } else { (loss(&x64, &a), loss(&x64, &b)) };
+                    (lp - lm) / (2.0 * eps)
+                })
+                .collect()
+        };
+        let (xt, wt, rt) = (g.upload(&xs, &x).unwrap(), g.upload(&ws, &w).unwrap(), g.upload(&ys, &rr).unwrap());
+        let as64 = |t: deeplesion::Tensor| t.to_vec(&g).unwrap().into_iter().map(f64::from).collect::<Vec<_>>();
+        let dx = as64(conv2d_gemm::backward_data(&g, &rt, &wt, &s).unwrap());
+        let dw = as64(conv2d_gemm::backward_weight(&g, &xt, &rt, &s).unwrap());
+        let (ex, ew) = (grad_rel_err(&dx, &numeric(true)), grad_rel_err(&dw, &numeric(false)));
+        assert!(ex < 1e-4 && ew < 1e-4, "{s:?}: dx {ex:e}, dw {ew:e}");
+    }
 }
