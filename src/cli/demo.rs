@@ -209,8 +209,11 @@ fn write_report(
         table += &format!("  {:.3}\n", m.iou.overall.mean_0_5_to_4);
     }
     let (b, p) = (metrics[0].1.iou.overall.mean_0_5_to_4, metrics[1].1.iou.overall.mean_0_5_to_4);
-    let verdict = if (p - b).abs() < 0.02 {
-        format!("pseudo-label classes and a single class are within 0.02 mean sensitivity ({p:.3} vs {b:.3}): no difference this run can resolve")
+    // Kernel changes that only reorder floating-point sums moved each detector's figure by up to
+    // 0.086 between demo runs (README, "make demo"): smaller gaps are noise.
+    const SPREAD: f64 = 0.09;
+    let verdict = if (p - b).abs() < SPREAD {
+        format!("pseudo-label classes {p:.3} vs a single class {b:.3} mean sensitivity: within the run-to-run spread of about {SPREAD} (float summation order alone moves each figure that much), so this run cannot tell them apart")
     } else if p > b {
         format!("pseudo-label classes beat a single class by {:.3} mean sensitivity ({p:.3} vs {b:.3}) on this synthetic test split (one seed)", p - b)
     } else {

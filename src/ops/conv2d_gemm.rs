@@ -193,55 +193,38 @@ pub fn backward_weight(gpu: &Gpu, x: &Tensor, dy: &Tensor, s: &GemmShape) -> Res
 pub mod cpu {
     use super::GemmShape;
 
-    /// cols [nc P, K] of images n0 .. n0 + nc of x.
-    pub fn im2col(x: &[f32], s: &GemmShape, n0: usize, nc: usize) -> Vec<f32> {
+    /// Calls `f(cols index, x index)` for every tap of images n0 .. n0 + nc that lands inside the
+    /// image (the padding has no x index), in cols order.
+    fn for_each_tap(s: &GemmShape, n0: usize, nc: usize, mut f: impl FnMut(usize, usize)) {
         let (k, taps) = (s.c * s.kh * s.kw, s.kh * s.kw);
-        let mut cols = vec![0.0; nc * s.oh * s.ow * k];
-        for nl in 0..nc {
-            for oy in 0..s.oh {
-                for ox in 0..s.ow {
-                    let row = (nl * s.oh + oy) * s.ow + ox;
-                    for c in 0..s.c {
-                        for ky in 0..s.kh {
-                            for kx in 0..s.kw {
-                                let iy = (oy * s.p.stride + ky) as isize - s.p.pad as isize;
-                                let ix = (ox * s.p.stride + kx) as isize - s.p.pad as isize;
-                                if iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w {
-                                    let src = (((n0 + nl) * s.c + c) * s.h + iy as usize) * s.w + ix as usize;
-                                    cols[row * k + c * taps + ky * s.kw + kx] = x[src];
-                                }
-                            }
+        for row in 0..nc * s.oh * s.ow {
+            let (nl, oy, ox) = (row / (s.oh * s.ow), row / s.ow % s.oh, row % s.ow);
+            for c in 0..s.c {
+                for ky in 0..s.kh {
+                    for kx in 0..s.kw {
+                        let iy = (oy * s.p.stride + ky) as isize - s.p.pad as isize;
+                        let ix = (ox * s.p.stride + kx) as isize - s.p.pad as isize;
+                        if iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w {
+                            let src = (((n0 + nl) * s.c + c) * s.h + iy as usize) * s.w + ix as usize;
+                            f(row * k + c * taps + ky * s.kw + kx, src);
                         }
                     }
                 }
             }
         }
+    }
+
+    /// cols [nc P, K] of images n0 .. n0 + nc of x.
+    pub fn im2col(x: &[f32], s: &GemmShape, n0: usize, nc: usize) -> Vec<f32> {
+        let mut cols = vec![0.0; nc * s.oh * s.ow * s.c * s.kh * s.kw];
+        for_each_tap(s, n0, nc, |col, src| cols[col] = x[src]);
         cols
     }
 
     /// The adjoint of [`im2col`]: images n0 .. n0 + nc of dx (the others 0), summed in f64.
     pub fn col2im(dcols: &[f32], s: &GemmShape, n0: usize, nc: usize) -> Vec<f32> {
-        let (k, taps) = (s.c * s.kh * s.kw, s.kh * s.kw);
         let mut dx = vec![0.0f64; s.n * s.c * s.h * s.w];
-        for nl in 0..nc {
-            for oy in 0..s.oh {
-                for ox in 0..s.ow {
-                    let row = (nl * s.oh + oy) * s.ow + ox;
-                    for c in 0..s.c {
-                        for ky in 0..s.kh {
-                            for kx in 0..s.kw {
-                                let iy = (oy * s.p.stride + ky) as isize - s.p.pad as isize;
-                                let ix = (ox * s.p.stride + kx) as isize - s.p.pad as isize;
-                                if iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w {
-                                    let dst = (((n0 + nl) * s.c + c) * s.h + iy as usize) * s.w + ix as usize;
-                                    dx[dst] += dcols[row * k + c * taps + ky * s.kw + kx] as f64;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        for_each_tap(s, n0, nc, |col, dst| dx[dst] += dcols[col] as f64);
         dx.into_iter().map(|v| v as f32).collect()
     }
 }
