@@ -430,13 +430,33 @@ pub fn wgrad_chunks(groups: usize, rows: usize) -> usize {
     rows.div_ceil(rows.div_ceil(chunks)) // no empty chunk
 }
 
+/// Output channels a lane of the subgroup backward-weight kernel owns: 8 (`wgrad3x3_sg`) or 16
+/// (`wgrad3x3_sg16`, 1.25x its speed on lavapipe), the one with the least time for `o` channels
+/// counting the padded ones (4: 8; 12: 16; 67: 16).
+pub fn wgrad_block(o: usize) -> usize {
+    // Relative speeds x 100, measured side by side (BENCHMARKS.md, session 3).
+    let cost = |block: usize, speed: usize| o.div_ceil(block) * block * 1000 / speed;
+    if cost(16, 125) < cost(8, 100) {
+        16
+    } else {
+        8
+    }
+}
+
 /// dw [O, C, 3, 3] for the 3x3 / stride 1 / pad 1 fast path: the vec4 kernel, or with 8-lane
 /// subgroups the one that shares dy across the subgroup; with more than one chunk of rows, the
 /// chunks' partial dw are summed in chunk order by `reduce::sum` (deterministic).
 fn wgrad3x3(gpu: &Gpu, g: &Geometry, x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     const OP: &str = "conv2d_backward_weight";
     let sg = gpu.subgroups8();
-    let (gx, gy) = if sg { (g.c.div_ceil(8), g.o.div_ceil(8)) } else { ((g.o.div_ceil(8) * g.c).div_ceil(32), 1) };
+    let sg16 = sg && wgrad_block(g.o) == 16;
+    let (gx, gy) = if sg16 {
+        (g.c.div_ceil(8), g.o.div_ceil(16))
+    } else if sg {
+        (g.c.div_ceil(8), g.o.div_ceil(8))
+    } else {
+        ((g.o.div_ceil(8) * g.c).div_ceil(32), 1)
+    };
     let rows = g.n * g.h;
     let chunks = wgrad_chunks(gx * gy, rows);
     let params = WgradParams {
@@ -457,7 +477,7 @@ fn wgrad3x3(gpu: &Gpu, g: &Geometry, x: &Tensor, dy: &Tensor) -> Result<Tensor> 
         gpu.dispatch(
             OP,
             &WGRAD3_SG,
-            "wgrad3x3_sg",
+            if sg16 { "wgrad3x3_sg16" } else { "wgrad3x3_sg" },
             &params,
             &[Arg::R(x), Arg::R(dy), Arg::W(&out), Arg::R(x)],
             groups,

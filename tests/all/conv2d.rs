@@ -134,6 +134,8 @@ fn every_subgroup_channel_block_matches_cpu() {
     // The 3x3 subgroup kernels own 8, 16 or 32 output channels a lane, picked by fast3_block from
     // the pass's output channels (forward: O; backward-data: C). Full and partial blocks of each.
     assert_eq!([4, 9, 20, 40, 64, 67].map(conv2d::fast3_block), [8, 16, 32, 16, 32, 16]);
+    // Backward-weight: 8 or 16 output channels a lane (the CASES above run both: O = 5 and 9).
+    assert_eq!([4, 5, 9, 12, 67].map(conv2d::wgrad_block), [8, 8, 16, 16, 16]);
     let g = gpu();
     check_case(&g, case([2, 5, 6, 12], 20, 3, 1, 1), 20); // forward 32 (partial), backward-data 8
     check_case(&g, case([1, 20, 5, 8], 7, 3, 1, 1), 21); // forward 8, backward-data 32 (partial)
