@@ -98,6 +98,24 @@ impl Grads {
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
+    /// The parameter gradients of `self` plus those of `other` (another tape's: the next
+    /// micro-batch of a step), added on the GPU; the result holds parameter gradients only.
+    pub fn add_params(&self, gpu: &Gpu, other: &Grads) -> Result<Grads> {
+        let mut ids: Vec<ParamId> = self.params.keys().chain(other.params.keys()).copied().collect();
+        ids.sort();
+        ids.dedup();
+        let mut out = Grads::default();
+        for (slot, id) in ids.into_iter().enumerate() {
+            let sum = match (self.param(id), other.param(id)) {
+                (Some(a), Some(b)) => elementwise::add(gpu, a, b)?,
+                (Some(a), None) | (None, Some(a)) => a.clone(),
+                (None, None) => continue,
+            };
+            out.by_id.insert(slot, sum);
+            out.params.insert(id, slot);
+        }
+        Ok(out)
+    }
 }
 
 impl<'g> Tape<'g> {

@@ -142,6 +142,9 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// Largest global L2 norm of the gradients; larger ones are scaled down (0 = no clipping).
     pub clip_grad_norm: f32,
+    /// Images a forward pass holds; a larger batch runs as micro-batches whose gradients are
+    /// added. 0: as many as the adapter's storage binding allows (`train::images_per_pass`).
+    pub images_per_pass: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,6 +244,7 @@ impl Default for TrainConfig {
             validate: true,
             warmup_steps: 0,
             clip_grad_norm: 0.0,
+            images_per_pass: 0,
         }
     }
 }

@@ -113,12 +113,15 @@ impl Network {
         tape: &Tape,
         images: &Tensor,
         targets: &[ImageTargets],
-        rng: &mut ChaCha8Rng,
+        rngs: &mut [ChaCha8Rng],
     ) -> Result<Losses> {
         let gpu = tape.gpu();
         let [n, _, ih, iw] = image_dims(images)?;
-        if targets.len() != n {
-            return Err(Error::shape("train_forward", format!("{n} images, {} target sets", targets.len())));
+        if targets.len() != n || rngs.len() != n {
+            return Err(Error::shape(
+                "train_forward",
+                format!("{n} images, {} target sets, {} random streams", targets.len(), rngs.len()),
+            ));
         }
         let rpn = self.rpn(tape, images)?;
         let fs = rpn.objectness.shape().to_vec();
@@ -142,7 +145,7 @@ impl Network {
         let mut del_w = vec![0f32; n * 4 * a * hw];
         let mut sampled = 0usize;
         let mut per_image = Vec::with_capacity(n);
-        for t in targets {
+        for (t, rng) in targets.iter().zip(rngs.iter_mut()) {
             let ones = vec![1u32; t.boxes.len()];
             let tg = cpu_assign_targets(&anchors, &t.boxes, &ones, &mcfg, rng)?;
             sampled += tg.num_pos + tg.num_neg;
@@ -202,7 +205,7 @@ impl Network {
         for (b, t) in targets.iter().enumerate() {
             let mut cand: Vec<BoxF> = props.boxes.get(b).cloned().unwrap_or_default();
             cand.extend(t.boxes.iter().copied());
-            let tg = cpu_assign_targets(&cand, &t.boxes, &t.classes, &hcfg, rng)?;
+            let tg = cpu_assign_targets(&cand, &t.boxes, &t.classes, &hcfg, &mut rngs[b])?;
             for k in 0..cand.len() {
                 if tg.weights[k] == 0.0 {
                     continue;

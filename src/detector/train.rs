@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::checkpoint::Checkpoint;
@@ -28,6 +28,7 @@ use crate::data::loader::epoch_order;
 use crate::data::{Dataset, LoadOptions, Loader, Split};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::ops::elementwise;
 use crate::tensor::Tensor;
 
 /// What to train and where.
@@ -163,6 +164,64 @@ fn append(path: &Path, header: &str, line: &str) -> Result<()> {
 }
 
 /// Trains (or resumes) a detector; see the module doc for the run folder.
+/// Images one forward pass holds: `train.images_per_pass` when set, else as many as keep the
+/// first conv's output (n x channels x size^2 floats, the largest activation) within the
+/// adapter's storage binding (128 MiB on lavapipe: 2 images of the paper preset at 512 px, which
+/// asks for 8 a batch).
+pub fn images_per_pass(cfg: &Config, max_binding: u64) -> usize {
+    if cfg.train.images_per_pass > 0 {
+        return cfg.train.images_per_pass;
+    }
+    let per_image = (cfg.block_channels(0) * cfg.data.image_size * cfg.data.image_size * 4) as u64;
+    (max_binding / per_image.max(1)).max(1) as usize
+}
+
+/// The gradients and the four loss parts of one batch. A batch larger than [`images_per_pass`]
+/// runs as micro-batches whose losses are weighted by their share of the images and whose
+/// gradients are added (gradient accumulation): the same update as one pass wherever every image
+/// samples as many anchors and RoIs as the others (the losses are means over the samples).
+#[allow(clippy::too_many_arguments)]
+fn batch_gradients(
+    gpu: &Gpu,
+    net: &Network,
+    cfg: &Config,
+    ds: &Dataset,
+    classes: &ClassMap,
+    images: &[crate::data::PreparedImage],
+    flips: &[bool],
+    rng: &mut ChaCha8Rng,
+) -> Result<(crate::autograd::Grads, Vec<Tensor>)> {
+    let per_pass = images_per_pass(cfg, gpu.limits.max_storage_buffer_binding_size);
+    // One random stream an image (anchor and RoI sampling), seeded from the run's stream, so the
+    // samples do not depend on how the batch is split into passes.
+    let seeds: Vec<u64> = (0..images.len()).map(|_| rng.gen()).collect();
+    let mut acc: Option<(crate::autograd::Grads, Vec<Tensor>)> = None;
+    for (i, (chunk, fl)) in images.chunks(per_pass).zip(flips.chunks(per_pass)).enumerate() {
+        let share = chunk.len() as f32 / images.len() as f32;
+        let batch = ddata::stack(gpu, cfg, chunk, fl)?;
+        let targets = ddata::targets(ds, chunk, classes, fl)?;
+        let mut rngs: Vec<ChaCha8Rng> =
+            seeds[i * per_pass..i * per_pass + chunk.len()].iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+        let tape = Tape::new(gpu);
+        let losses = net.train_forward(&tape, &batch, &targets, &mut rngs)?;
+        if chunk.len() == images.len() {
+            let grads = tape.backward(&losses.total)?;
+            return Ok((grads, losses.parts.iter().map(|p| p.value().clone()).collect()));
+        }
+        let grads = tape.backward(&tape.scale(&losses.total, share)?)?;
+        let parts: Vec<Tensor> =
+            losses.parts.iter().map(|p| elementwise::scale(gpu, p.value(), share)).collect::<Result<_>>()?;
+        acc = Some(match acc {
+            None => (grads, parts),
+            Some((g, p)) => (
+                g.add_params(gpu, &grads)?,
+                p.iter().zip(&parts).map(|(a, b)| elementwise::add(gpu, a, b)).collect::<Result<_>>()?,
+            ),
+        });
+    }
+    acc.ok_or_else(|| Error::Training("an empty batch has no gradients".into()))
+}
+
 pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     let ck_path = opts.out.join("checkpoint.safetensors");
@@ -227,15 +286,11 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
                 st.batch += 1;
                 continue;
             }
-            let images = ddata::stack(gpu, &cfg, &b.images, &fl)?;
-            let targets = ddata::targets(&ds, &b.images, &classes, &fl)?;
-            let tape = Tape::new(gpu);
-            let losses = net.train_forward(&tape, &images, &targets, &mut st.rng)?;
-            let grads = tape.backward(&losses.total)?;
+            let (grads, parts) = batch_gradients(gpu, &net, &cfg, &ds, &classes, &b.images, &fl, &mut st.rng)?;
             // One readback: the four losses and the gradient norm (logged always: it shows a
             // coming divergence; it clips when set). Both are checked before the update, so a
             // NaN never reaches the weights or a checkpoint.
-            let parts: Vec<&Tensor> = losses.parts.iter().map(|p| p.value()).collect();
+            let parts: Vec<&Tensor> = parts.iter().collect();
             let (loss_vals, gnorm) = Optimizer::scalars_and_grad_norm(gpu, &net.store, &grads, &parts)?;
             let mut vals = [0f32; 4];
             vals.copy_from_slice(&loss_vals);
@@ -263,7 +318,7 @@ pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
             let clip = cfg.train.clip_grad_norm;
             let grad_scale = if clip > 0.0 && gnorm > clip { clip / gnorm } else { 1.0 };
             opt.step(gpu, &net.store, &grads, lr, grad_scale)?;
-            drop((tape, grads, losses));
+            drop(grads);
             gpu.flush()?;
             let total: f32 = vals.iter().sum();
             if first_loss.is_nan() {

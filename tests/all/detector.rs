@@ -174,6 +174,40 @@ mod end_to_end {
         assert_eq!(Checkpoint::load(&ka).unwrap().meta["step"], Checkpoint::load(&kb).unwrap().meta["step"]);
     }
 
+    #[test]
+    fn micro_batches_give_the_update_of_one_pass() {
+        // A batch of 4 as one forward pass and as micro-batches of 1 and 3 + 1 (gradients added,
+        // losses weighted by their share of the images): the same weights after two steps, to
+        // float summation order, since every image samples as many anchors and RoIs.
+        // The automatic split: the paper preset's 64-channel conv1 at 512 px is 64 MiB an image.
+        assert_eq!(deeplesion::detector::train::images_per_pass(&Config::paper(), 128 << 20), 2);
+        assert_eq!(deeplesion::detector::train::images_per_pass(&Config::paper(), 100 << 20), 1);
+        let g = gpu();
+        let dir = tempfile::tempdir().unwrap();
+        let one = dir.path().join("one");
+        let mut cfg = tiny(1);
+        cfg.data.max_train_images = 8;
+        train(&g, &opts(&one, cfg.clone(), false, None)).unwrap();
+        for per_pass in [1, 3] {
+            let micro = dir.path().join(format!("micro{per_pass}"));
+            let mut c = cfg.clone();
+            c.train.images_per_pass = per_pass;
+            train(&g, &opts(&micro, c, false, None)).unwrap();
+            let worst = max_weight_diff(&one.join("checkpoint.safetensors"), &micro.join("checkpoint.safetensors"));
+            assert!(worst <= 1e-5, "{per_pass} image(s) a pass: weights differ by {worst}");
+            let (la, lb) = (
+                std::fs::read_to_string(one.join("log.csv")).unwrap(),
+                std::fs::read_to_string(micro.join("log.csv")).unwrap(),
+            );
+            let total = |l: &str| -> Vec<f32> {
+                l.lines().skip(1).map(|r| r.split(',').nth(7).unwrap().parse().unwrap()).collect()
+            };
+            for (a, b) in total(&la).iter().zip(total(&lb)) {
+                assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{per_pass} a pass: loss {b} against {a}");
+            }
+        }
+    }
+
     /// Largest absolute difference between the tensors of two checkpoints (same names required).
     fn max_weight_diff(a: &Path, b: &Path) -> f32 {
         let ca = Checkpoint::load(a).unwrap();
