@@ -2,6 +2,7 @@
 
 pub mod broadcast;
 pub mod conv2d;
+pub mod conv2d_3x3;
 pub mod conv2d_gemm;
 pub mod elementwise;
 pub mod init;

@@ -3,6 +3,7 @@
 
 use deeplesion::gpu::Variant;
 use deeplesion::ops::conv2d::{self, cpu, Conv2dParams};
+use deeplesion::ops::conv2d_3x3;
 use deeplesion::testing::{assert_close, gpu, grad_rel_err, randn, rng};
 use deeplesion::Gpu;
 
@@ -125,7 +126,7 @@ fn one_bigger_conv2d_matches_cpu() {
     // 3x3 without padding, 6 MFLOP: the explicit-GEMM path (conv2d_gemm), with bias and ReLU.
     check_case(&g, case([4, 32, 11, 11], 32, 3, 1, 0), 10);
     // Enough channels for 81 backward-weight workgroups: one chunk of rows, dw written directly.
-    assert_eq!(conv2d::wgrad_chunks(67usize.div_ceil(8) * 67usize.div_ceil(8), 4), 1);
+    assert_eq!(conv2d_3x3::wgrad_chunks(67usize.div_ceil(8) * 67usize.div_ceil(8), 4), 1);
     check_case(&g, case([1, 67, 4, 8], 67, 3, 1, 1), 9);
 }
 
@@ -133,9 +134,9 @@ fn one_bigger_conv2d_matches_cpu() {
 fn every_subgroup_channel_block_matches_cpu() {
     // The 3x3 subgroup kernels own 8, 16 or 32 output channels a lane, picked by fast3_block from
     // the pass's output channels (forward: O; backward-data: C). Full and partial blocks of each.
-    assert_eq!([4, 9, 20, 40, 64, 67].map(conv2d::fast3_block), [8, 16, 32, 16, 32, 16]);
+    assert_eq!([4, 9, 20, 40, 64, 67].map(conv2d_3x3::fast3_block), [8, 16, 32, 16, 32, 16]);
     // Backward-weight: 8 or 16 output channels a lane (the CASES above run both: O = 5 and 9).
-    assert_eq!([4, 5, 9, 12, 67].map(conv2d::wgrad_block), [8, 8, 16, 16, 16]);
+    assert_eq!([4, 5, 9, 12, 67].map(conv2d_3x3::wgrad_block), [8, 8, 16, 16, 16]);
     let g = gpu();
     check_case(&g, case([2, 5, 6, 12], 20, 3, 1, 1), 20); // forward 32 (partial), backward-data 8
     check_case(&g, case([1, 20, 5, 8], 7, 3, 1, 1), 21); // forward 8, backward-data 32 (partial)
@@ -146,11 +147,11 @@ fn every_subgroup_channel_block_matches_cpu() {
 #[test]
 fn backward_weight_row_chunks_cover_the_rows_without_empty_chunks() {
     // The fast-path cases above run with 2-6 chunks (partial sums added by reduce::sum) and one.
-    assert_eq!(conv2d::wgrad_chunks(9, 10), 3);
-    assert_eq!(conv2d::wgrad_chunks(1, 100_000), 32);
+    assert_eq!(conv2d_3x3::wgrad_chunks(9, 10), 3);
+    assert_eq!(conv2d_3x3::wgrad_chunks(1, 100_000), 32);
     for groups in 1..40 {
         for rows in 1..300 {
-            let chunks = conv2d::wgrad_chunks(groups, rows);
+            let chunks = conv2d_3x3::wgrad_chunks(groups, rows);
             let per = rows.div_ceil(chunks);
             assert!(chunks >= 1 && chunks * per >= rows && (chunks - 1) * per < rows, "{groups} {rows}: {chunks}");
             // At least 4 rows a chunk, and no more chunks than the 32-workgroup target needs.
