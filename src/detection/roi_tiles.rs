@@ -101,16 +101,6 @@ pub fn build(gpu: &Gpu, rois: &Tensor, n: usize, h: usize, w: usize, geo: TileGe
 /// backward gathers stay under this many per invocation by processing RoIs in chunks.
 pub const LOOP_BUDGET: usize = 60_000;
 
-/// The first `count` rows starting at row `start` of `t` (any 4-byte dtype) as a new tensor.
-fn rows(gpu: &Gpu, t: &Tensor, start: usize, count: usize) -> Result<Tensor> {
-    let mut shape = t.shape().to_vec();
-    let per_row = t.numel() / shape[0].max(1);
-    shape[0] = count;
-    let out = gpu.empty("roi_chunk", &shape, t.dtype())?;
-    gpu.copy_region(t, start * per_row, &out, 0, count * per_row)?;
-    Ok(out)
-}
-
 /// Runs a backward `pass` on consecutive chunks of at most `chunk` RoIs (the rows of `rois` and
 /// the same rows of each tensor in `per_roi`) and sums the input gradients in chunk order: the
 /// result is deterministic, and no invocation loops over more RoIs than its budget allows.
@@ -130,8 +120,8 @@ pub fn sum_over_roi_chunks(
     let mut total: Option<Tensor> = None;
     for start in (0..r).step_by(chunk) {
         let count = chunk.min(r - start);
-        let rc = rows(gpu, rois, start, count)?;
-        let parts: Vec<Tensor> = per_roi.iter().map(|t| rows(gpu, t, start, count)).collect::<Result<_>>()?;
+        let rc = gpu.slice_rows(rois, start, count)?;
+        let parts: Vec<Tensor> = per_roi.iter().map(|t| gpu.slice_rows(t, start, count)).collect::<Result<_>>()?;
         let dx = pass(&rc, &parts)?;
         total = Some(match total {
             None => dx,

@@ -163,7 +163,6 @@ fn append(path: &Path, header: &str, line: &str) -> Result<()> {
     writeln!(f, "{line}").map_err(|e| Error::io(path, e))
 }
 
-/// Trains (or resumes) a detector; see the module doc for the run folder.
 /// Images one forward pass holds: `train.images_per_pass` when set, else as many as keep the
 /// first conv's output (n x channels x size^2 floats, the largest activation) within the
 /// adapter's storage binding (128 MiB on lavapipe: 2 images of the paper preset at 512 px, which
@@ -222,6 +221,7 @@ fn batch_gradients(
     acc.ok_or_else(|| Error::Training("an empty batch has no gradients".into()))
 }
 
+/// Trains (or resumes) a detector; see the module doc for the run folder.
 pub fn train(gpu: &Gpu, opts: &TrainOptions) -> Result<TrainSummary> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     let ck_path = opts.out.join("checkpoint.safetensors");

@@ -332,6 +332,23 @@ impl Gpu {
         Ok(())
     }
 
+    /// Rows `start .. start + count` along the first axis of `t` (any 4-byte dtype) as a tensor of
+    /// its own (a recorded copy; `t` itself when the range is all of it).
+    pub fn slice_rows(&self, t: &Tensor, start: usize, count: usize) -> Result<Tensor> {
+        let mut shape = t.shape().to_vec();
+        let Some(&rows) = shape.first() else {
+            return Err(Error::shape("slice_rows", "a scalar has no rows"));
+        };
+        if start == 0 && count == rows {
+            return Ok(t.clone());
+        }
+        let per_row = t.numel() / rows.max(1);
+        shape[0] = count;
+        let out = self.empty("slice_rows", &shape, t.dtype())?;
+        self.copy_region(t, start * per_row, &out, 0, count * per_row)?;
+        Ok(out)
+    }
+
     fn encoder<'a>(&self, rec: &'a mut Recorder) -> &'a mut wgpu::CommandEncoder {
         rec.encoder.get_or_insert_with(|| {
             self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") })

@@ -32,8 +32,14 @@ pub(super) fn fast3(g: &Geometry, p: Conv2dParams) -> bool {
 /// time for `cout` channels counting the padded ones (20 channels: 32; 67: 16; 4: 8).
 pub fn fast3_block(cout: usize) -> usize {
     // Relative speeds x 100, measured side by side (BENCHMARKS.md, session 3).
-    let cost = |block: usize, speed: usize| cout.div_ceil(block) * block * 1000 / speed;
-    [(32, 138), (16, 128), (8, 100)].into_iter().min_by_key(|&(b, v)| cost(b, v)).map_or(8, |(b, _)| b)
+    cheapest_block(cout, &[(32, 138), (16, 128), (8, 100)])
+}
+
+/// Of `(channels a lane, relative speed x 100)` kernels, the one that covers `channels` (padded up
+/// to whole blocks) in the least time; the first listed on ties.
+fn cheapest_block(channels: usize, kernels: &[(usize, usize)]) -> usize {
+    let cost = |&(block, speed): &(usize, usize)| channels.div_ceil(block) * block * 1000 / speed;
+    kernels.iter().min_by_key(|k| cost(k)).map_or(8, |k| k.0)
 }
 
 /// Runs the 3x3 fast path: `src` [N, cin, H, W] -> `dst` [N, cout, H, W] with w [O, C, 3, 3] packed
@@ -129,12 +135,7 @@ pub fn wgrad_chunks(groups: usize, rows: usize) -> usize {
 /// counting the padded ones (4: 8; 12: 16; 67: 16).
 pub fn wgrad_block(o: usize) -> usize {
     // Relative speeds x 100, measured side by side (BENCHMARKS.md, session 3).
-    let cost = |block: usize, speed: usize| o.div_ceil(block) * block * 1000 / speed;
-    if cost(16, 125) < cost(8, 100) {
-        16
-    } else {
-        8
-    }
+    cheapest_block(o, &[(8, 100), (16, 125)])
 }
 
 /// dw [O, C, 3, 3] for the 3x3 / stride 1 / pad 1 fast path: the vec4 kernel, or with 8-lane

@@ -127,20 +127,9 @@ pub fn col2im(gpu: &Gpu, dcols: &Tensor, dx: &Tensor, s: &GemmShape, n0: usize, 
     gpu.dispatch(OP, &SHADER, "col2im", &s.params(n0, nc), &[Arg::R(dcols), Arg::W(dx)], grid_1d(threads, 256))
 }
 
-/// Images n0 .. n0 + nc of t [N, A, B] (A B elements an image), as their own tensor.
-fn slice_images(gpu: &Gpu, t: &Tensor, n: usize, n0: usize, nc: usize) -> Result<Tensor> {
-    if nc == n {
-        return Ok(t.clone());
-    }
-    let per = t.numel() / n;
-    let out = gpu.empty("conv2d", &[nc * per], DType::F32)?;
-    gpu.copy_region(t, n0 * per, &out, 0, nc * per)?;
-    Ok(out)
-}
-
 /// dy rows [nc P, O] of images n0 .. n0 + nc of dy [N, O, OH, OW].
 fn dy_rows(gpu: &Gpu, dy: &Tensor, s: &GemmShape, n0: usize, nc: usize) -> Result<Tensor> {
-    let part = slice_images(gpu, dy, s.n, n0, nc)?.reshape(&[nc, s.o, s.pixels()])?;
+    let part = gpu.slice_rows(dy, n0, nc)?.reshape(&[nc, s.o, s.pixels()])?;
     permute::permute(gpu, &part, &[0, 2, 1])?.reshape(&[nc * s.pixels(), s.o])
 }
 
