@@ -1,5 +1,6 @@
 // Reductions along one axis of a tensor viewed as [outer, len, inner]: sum, max (mean = sum * scale),
-// the per-channel sum over outer and inner (bias gradients), and a whole-tensor sum in one workgroup.
+// the per-channel sum over outer and inner (bias gradients), and whole-tensor sums (of the values or
+// their squares) in one workgroup.
 // Every output is computed by one thread in a fixed order (or a fixed tree), so results are
 // deterministic: no atomics anywhere.
 
@@ -79,14 +80,8 @@ fn channel_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 
 var<workgroup> part: array<f32, 256>;
 
-// out[0] = scale * sum of all `outer` elements, one workgroup: thread t sums t, t+256, ...,
-// then a fixed binary tree combines the 256 partial sums.
-@compute @workgroup_size(256)
-fn sum_all(@builtin(local_invocation_index) t: u32) {
-    var acc = 0.0;
-    for (var k = t; k < p.outer; k += WG) {
-        acc += x[k];
-    }
+// out[0] = scale * the sum of the 256 threads' partial sums `acc`, by a fixed binary tree.
+fn tree_sum(t: u32, acc: f32) {
     part[t] = acc;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -98,4 +93,27 @@ fn sum_all(@builtin(local_invocation_index) t: u32) {
     if (t == 0u) {
         out[0] = p.scale * part[0];
     }
+}
+
+// out[0] = scale * sum of all `outer` elements, one workgroup: thread t sums t, t+256, ...,
+// then a fixed binary tree combines the 256 partial sums.
+@compute @workgroup_size(256)
+fn sum_all(@builtin(local_invocation_index) t: u32) {
+    var acc = 0.0;
+    for (var k = t; k < p.outer; k += WG) {
+        acc += x[k];
+    }
+    tree_sum(t, acc);
+}
+
+// out[0] = scale * sum of the squares of all `outer` elements (a gradient's squared L2 norm), in
+// sum_all's order, without writing the squares out first.
+@compute @workgroup_size(256)
+fn sum_squares(@builtin(local_invocation_index) t: u32) {
+    var acc = 0.0;
+    for (var k = t; k < p.outer; k += WG) {
+        let v = x[k];
+        acc += v * v;
+    }
+    tree_sum(t, acc);
 }

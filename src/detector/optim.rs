@@ -9,7 +9,7 @@ use crate::autograd::Grads;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::ParamStore;
-use crate::ops::{elementwise, reduce, sgd};
+use crate::ops::{reduce, sgd};
 use crate::tensor::{DType, Tensor};
 
 /// A named host tensor: (name, shape, values).
@@ -48,8 +48,7 @@ impl Optimizer {
             gpu.copy_region(t, 0, &buf, i, 1)?;
         }
         for (i, g) in trained.iter().enumerate() {
-            let sq = elementwise::mul(gpu, g, g)?;
-            gpu.copy_region(&reduce::sum_all(gpu, &sq, 1.0)?, 0, &buf, ns + i, 1)?;
+            gpu.copy_region(&reduce::sum_squares(gpu, g)?, 0, &buf, ns + i, 1)?;
         }
         let v = buf.to_vec(gpu)?;
         let total: f64 = v[ns..].iter().map(|&x| x as f64).sum();
@@ -57,7 +56,8 @@ impl Optimizer {
     }
 
     /// One update of every trainable parameter that received a gradient (recorded, not submitted),
-    /// with the gradients multiplied by `grad_scale` first (global-norm clipping; 1 = none).
+    /// with the gradients multiplied by `grad_scale` inside the SGD kernel (global-norm clipping;
+    /// 1 = none).
     pub fn step(&mut self, gpu: &Gpu, store: &ParamStore, grads: &Grads, lr: f32, grad_scale: f32) -> Result<()> {
         for id in store.ids() {
             let p = store.get(id);
@@ -65,13 +65,6 @@ impl Optimizer {
                 continue;
             }
             let Some(g) = grads.param(id) else { continue };
-            let scaled;
-            let g = if grad_scale == 1.0 {
-                g
-            } else {
-                scaled = elementwise::scale(gpu, g, grad_scale)?;
-                &scaled
-            };
             let v = match self.velocity.get(&p.name) {
                 Some(v) => v.clone(),
                 None => {
@@ -80,7 +73,16 @@ impl Optimizer {
                     v
                 }
             };
-            sgd::step(gpu, &p.value, &v, g, lr * p.lr_mult, self.momentum, self.weight_decay * p.decay_mult)?;
+            sgd::step(
+                gpu,
+                &p.value,
+                &v,
+                g,
+                lr * p.lr_mult,
+                self.momentum,
+                self.weight_decay * p.decay_mult,
+                grad_scale,
+            )?;
         }
         Ok(())
     }

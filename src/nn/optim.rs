@@ -62,7 +62,7 @@ impl Sgd {
                     v
                 }
             };
-            sgd::step(gpu, &p.value, &v, g, lr * p.lr_mult, self.momentum, self.weight_decay * p.decay_mult)?;
+            sgd::step(gpu, &p.value, &v, g, lr * p.lr_mult, self.momentum, self.weight_decay * p.decay_mult, 1.0)?;
         }
         self.steps += 1;
         Ok(())

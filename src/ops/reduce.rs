@@ -72,14 +72,25 @@ pub fn max(gpu: &Gpu, x: &Tensor, axis: usize) -> Result<Tensor> {
 
 /// `scale` times the sum of all elements, as a `[1]` tensor (one workgroup, fixed tree order).
 pub fn sum_all(gpu: &Gpu, x: &Tensor, scale: f32) -> Result<Tensor> {
-    check_f32("sum_all", x)?;
-    let out = gpu.empty("sum_all", &[1], DType::F32)?;
+    whole_sum(gpu, "sum_all", x, scale)
+}
+
+/// The sum of the squares of all elements (a squared L2 norm), as a `[1]` tensor: `sum_all` of
+/// `x * x` in one dispatch, with no squared copy.
+pub fn sum_squares(gpu: &Gpu, x: &Tensor) -> Result<Tensor> {
+    whole_sum(gpu, "sum_squares", x, 1.0)
+}
+
+/// The whole-tensor reductions: entry point `op` of shaders/reduce.wgsl in one workgroup.
+fn whole_sum(gpu: &Gpu, op: &'static str, x: &Tensor, scale: f32) -> Result<Tensor> {
+    check_f32(op, x)?;
+    let out = gpu.empty(op, &[1], DType::F32)?;
     let params = ReduceParams { outer: x.numel() as u32, len: 1, inner: 1, scale };
     if x.numel() == 0 {
         crate::ops::elementwise::fill(gpu, &out, 0.0)?;
         return Ok(out);
     }
-    gpu.dispatch("sum_all", &SHADER, "sum_all", &params, &[Arg::R(x), Arg::W(&out)], [1, 1, 1])?;
+    gpu.dispatch(op, &SHADER, op, &params, &[Arg::R(x), Arg::W(&out)], [1, 1, 1])?;
     Ok(out)
 }
 
@@ -145,5 +156,10 @@ pub mod cpu {
     /// Accumulated in f64 (the shader's tree order differs; the test allows for it).
     pub fn sum_all(x: &[f32], scale: f32) -> f32 {
         (x.iter().map(|&v| v as f64).sum::<f64>() * scale as f64) as f32
+    }
+
+    /// The sum of squares, accumulated in f64.
+    pub fn sum_squares(x: &[f32]) -> f32 {
+        x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() as f32
     }
 }

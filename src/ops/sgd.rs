@@ -20,9 +20,13 @@ pub struct SgdParams {
     pub lr: f32,
     pub momentum: f32,
     pub weight_decay: f32,
+    pub grad_scale: f32,
+    pub _pad: [u32; 3],
 }
 
-/// One in-place update of `param` and `velocity` from `grad` (all the same shape, F32).
+/// One in-place update of `param` and `velocity` from `grad` times `grad_scale` (all the same
+/// shape, F32; `grad_scale` 1 is plain SGD, below 1 applies global-norm clipping in the same pass).
+#[allow(clippy::too_many_arguments)]
 pub fn step(
     gpu: &Gpu,
     param: &Tensor,
@@ -31,6 +35,7 @@ pub fn step(
     lr: f32,
     momentum: f32,
     weight_decay: f32,
+    grad_scale: f32,
 ) -> Result<()> {
     let op = "sgd";
     if param.shape() != velocity.shape() || param.shape() != grad.shape() {
@@ -45,7 +50,7 @@ pub fn step(
     if param.same_storage(velocity) || param.same_storage(grad) || velocity.same_storage(grad) {
         return Err(Error::invalid(op, "param, velocity and grad must be distinct buffers"));
     }
-    let params = SgdParams { n: param.numel() as u32, lr, momentum, weight_decay };
+    let params = SgdParams { n: param.numel() as u32, lr, momentum, weight_decay, grad_scale, _pad: [0; 3] };
     gpu.dispatch(
         op,
         &SHADER,
@@ -58,9 +63,9 @@ pub fn step(
 
 /// CPU reference: updates `w` and `v` in place.
 pub mod cpu {
-    pub fn step(w: &mut [f32], v: &mut [f32], g: &[f32], lr: f32, momentum: f32, weight_decay: f32) {
+    pub fn step(w: &mut [f32], v: &mut [f32], g: &[f32], lr: f32, momentum: f32, weight_decay: f32, grad_scale: f32) {
         for i in 0..w.len() {
-            v[i] = momentum * v[i] + g[i] + weight_decay * w[i];
+            v[i] = momentum * v[i] + grad_scale * g[i] + weight_decay * w[i];
             w[i] -= lr * v[i];
         }
     }

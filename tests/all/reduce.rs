@@ -51,6 +51,24 @@ fn sum_all_is_deterministic_and_close_to_f64() {
 }
 
 #[test]
+fn sum_squares_matches_f64_and_sum_all_of_the_squares() {
+    let g = gpu();
+    let mut r = rng(12);
+    for n in [0usize, 1, 255, 257, 100_003] {
+        let x = randn(&mut r, n);
+        let t = g.upload(&[n], &x).unwrap();
+        let got = reduce::sum_squares(&g, &t).unwrap().to_vec(&g).unwrap()[0];
+        let want = cpu::sum_squares(&x);
+        assert!((got - want).abs() <= 1e-6 * want.max(1.0) * (n as f32).sqrt().max(1.0), "n={n}: {got} vs {want}");
+        // The same tree as sum_all over the squared values (what the gradient norm used before):
+        // equal but for a fused multiply-add an adapter may use for `acc + v * v`.
+        let sq: Vec<f32> = x.iter().map(|v| v * v).collect();
+        let via = reduce::sum_all(&g, &g.upload(&[n], &sq).unwrap(), 1.0).unwrap().to_vec(&g).unwrap()[0];
+        assert!((got - via).abs() <= 1e-6 * via.max(1.0), "n={n}: {got} vs sum_all of squares {via}");
+    }
+}
+
+#[test]
 fn max_propagates_nan() {
     let g = gpu();
     let t = g.upload(&[2, 3], &[1.0, f32::NAN, 3.0, 4.0, 5.0, 6.0]).unwrap();
